@@ -1,0 +1,90 @@
+"""Shared fixtures: tiny made-up audio files (sine tones, fractions of a second), good and bad.
+
+Nothing here calls a TTS engine or needs a GPU; every file is written into
+``tmp_path`` by the test that asks for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+DURATION = 0.3  # seconds of every tone
+
+
+def tone(freq: float = 220.0, duration: float = DURATION, sr: int = 16000, channels: int = 1, amp: float = 0.3):
+    """A sine tone, float32 ``(N,)`` or ``(N, channels)``."""
+    t = np.arange(int(round(duration * sr))) / sr
+    x = (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    return np.repeat(x[:, None], channels, axis=1) if channels > 1 else x
+
+
+def _write(path: Path, data: np.ndarray, sr: int, subtype: str | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), data, sr, subtype=subtype)
+    return path
+
+
+@pytest.fixture
+def write_tone():
+    """``write_tone(path, freq=220, duration=0.3, sr=16000, channels=1, subtype=None) -> Path``."""
+
+    def write(path, freq=220.0, duration=DURATION, sr=16000, channels=1, subtype=None, amp=0.3):
+        return _write(Path(path), tone(freq, duration, sr, channels, amp), sr, subtype)
+
+    return write
+
+
+def write_bad_file(path: Path, case: str) -> Path:
+    """Write one unusable file: empty, truncated, non_audio, silent, nan, one_sample."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if case == "empty":
+        path.write_bytes(b"")
+    elif case == "truncated":  # header declares 0.3 s, the file holds half of it (copy cut short)
+        _write(path, tone(), 16000, "PCM_16")
+        blob = path.read_bytes()
+        path.write_bytes(blob[: len(blob) // 2])
+    elif case == "non_audio":
+        path.write_text("this is a transcript, not a sound file\n" * 20)
+    elif case == "silent":
+        _write(path, np.zeros(int(DURATION * 16000), np.float32), 16000, "PCM_16")
+    elif case == "nan":
+        _write(path, np.full(int(DURATION * 16000), np.nan, np.float32), 16000, "FLOAT")
+    elif case == "one_sample":
+        _write(path, tone()[:1], 16000, "PCM_16")
+    else:
+        raise ValueError(case)
+    return path
+
+
+# case -> words the one-line error must contain (besides the file name)
+BAD_CASES = {
+    "empty": "empty",
+    "truncated": "truncated",
+    "non_audio": "not an audio file",
+    "silent": "silent",
+    "nan": "NaN",
+    "one_sample": "too short",
+}
+
+
+@pytest.fixture
+def bad_audio(tmp_path) -> dict[str, Path]:
+    """``{case: path}`` for every case of :data:`BAD_CASES`, each file named ``<case>.wav``."""
+    return {case: write_bad_file(tmp_path / "bad" / f"{case}.wav", case) for case in BAD_CASES}
+
+
+@pytest.fixture
+def odd_audio(tmp_path) -> dict[str, Path]:
+    """Unusual but valid 0.3 s files: 8-bit PCM, 6 channels, 8 kHz, 192 kHz, 24-bit FLAC."""
+    d = tmp_path / "odd"
+    return {
+        "pcm_u8": _write(d / "pcm_u8.wav", tone(), 16000, "PCM_U8"),
+        "six_channel": _write(d / "six_channel.wav", tone(channels=6), 16000, "PCM_16"),
+        "sr8k": _write(d / "sr8k.wav", tone(sr=8000), 8000, "PCM_16"),
+        "sr192k": _write(d / "sr192k.wav", tone(sr=192000), 192000, "PCM_24"),
+        "flac24": _write(d / "flac24.flac", tone(sr=48000), 48000, "PCM_24"),
+    }

@@ -1,0 +1,3 @@
+from vcconv.cli import main
+
+main()

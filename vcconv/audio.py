@@ -1,0 +1,414 @@
+"""Audio front end: constants and pure functions.
+
+Everything here takes arrays/tensors and returns arrays/tensors; nothing holds
+state except a small cache of mel filter banks.  Conventions:
+
+* waveforms are float32 in [-1, 1], mono, shape ``(N,)`` or batched ``(B, N)``;
+* log-mel spectrograms are natural-log magnitudes, shape ``(n_mels, T)`` or
+  ``(B, n_mels, T)`` with ``T = N // hop_length + 1`` (centred frames).
+
+One :class:`AudioConfig` describes the whole front end; every model and every
+checkpoint carries one, so features are always computed the way the model was
+trained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vcconv.errors import AudioError
+
+log = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a", ".aiff", ".aif")
+MIN_DURATION_S = 0.1  # shorter than this cannot hold a phone
+SILENCE_PEAK = 1e-4  # a file whose peak stays under -80 dBFS is silent
+LOG_FLOOR = 1e-5
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """Front-end settings shared by models, vocoders and feature caches.
+
+    Defaults: 16 kHz, 1024-point FFT, hop 256 (16 ms, 62.5 frames/s), 80 mels
+    up to 8 kHz.  A coarse hop keeps every frame-rate model cheap on a CPU.
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    win_length: int = 1024
+    hop_length: int = 256
+    n_mels: int = 80
+    f_min: float = 0.0
+    f_max: float = 8000.0
+    trim_top_db: float = 40.0
+    target_dbfs: float = -23.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AudioConfig":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def key(self) -> str:
+        """Short stable hash used to key feature caches by front-end settings."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha1(blob).hexdigest()[:10]
+
+    def frames(self, n_samples: int) -> int:
+        """Number of centred STFT frames for ``n_samples`` samples."""
+        return n_samples // self.hop_length + 1
+
+
+# --------------------------------------------------------------------------- I/O
+
+_SNDFILE_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+
+
+def _looks_like_text(path: Path) -> bool:
+    """True when the first bytes of ``path`` are printable text (a renamed .txt, an HTML error page...)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return False
+    if not head or b"\0" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return sum(c.isprintable() or c.isspace() for c in text) >= 0.95 * len(text)
+
+
+def _sndfile_problem(path: Path, err: BaseException) -> str:
+    """One-line description of a libsndfile failure, without repeating the path."""
+    msg = str(getattr(err, "error_string", "") or _short(err)).strip().rstrip(".")
+    msg = re.sub(r"^error\s*:\s*", "", msg, flags=re.IGNORECASE)  # "Error : flac decoder lost sync"
+    if "not recognised" in msg.lower() or "not recognized" in msg.lower():
+        if _looks_like_text(path):
+            return "not an audio file (it holds text)"
+        return "not an audio file (format not recognised)"
+    return f"corrupt or truncated audio ({msg[:100]})"
+
+
+def _check_wav_size(path: Path) -> None:
+    """Raise :class:`AudioError` when a RIFF/WAVE file holds less data than its header declares.
+
+    libsndfile silently shortens such files to what is there, so a file cut
+    mid-copy would otherwise load as a shorter utterance.  Streaming headers
+    (data size 0 or 0xFFFFFFFF) and non-RIFF files are left to the decoder.
+    """
+    import struct
+
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return
+            byte_rate = 0
+            pos = 12
+            while pos + 8 <= size:
+                f.seek(pos)
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return
+                cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if cid == b"fmt ":
+                    fmt = f.read(16)
+                    if len(fmt) == 16:
+                        byte_rate = struct.unpack("<I", fmt[8:12])[0]
+                elif cid == b"data":
+                    if csize in (0, 0xFFFFFFFF):
+                        return
+                    have = size - (pos + 8)
+                    if have < csize:
+                        if byte_rate:
+                            what = f"{have / byte_rate:.3f} s of the {csize / byte_rate:.3f} s its header declares"
+                        else:
+                            what = f"{have} of the {csize} data bytes its header declares"
+                        raise AudioError(path, f"truncated: holds only {what} (incomplete copy or download?)")
+                    return
+                pos += 8 + csize + (csize & 1)
+    except OSError as err:
+        raise AudioError(path, f"cannot read ({_short(err)})") from None
+
+
+def _read_raw(path: Path) -> tuple[np.ndarray, int]:
+    """Read any supported file as float32 ``(N, C)`` and its sample rate."""
+    import soundfile as sf
+
+    _check_wav_size(path)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            declared = f.frames
+            data = f.read(dtype="float32", always_2d=True)
+            sr = f.samplerate
+    except (sf.LibsndfileError, RuntimeError, TypeError) as sf_err:
+        # libsndfile does not read every container (m4a, some mp3); try audioread via librosa.
+        if path.suffix.lower() in _SNDFILE_SUFFIXES:
+            raise AudioError(path, _sndfile_problem(path, sf_err)) from None
+        try:
+            import warnings
+
+            import librosa
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                y, sr = librosa.load(str(path), sr=None, mono=False)
+        except Exception as lr_err:  # noqa: BLE001 - any decoder failure is a user-file problem
+            if _looks_like_text(path):
+                raise AudioError(path, "not an audio file (it holds text)") from None
+            raise AudioError(path, f"not a readable audio file ({_short(lr_err)})") from None
+        y = np.atleast_2d(y).T.astype(np.float32)
+        return y, int(sr)
+    if 0 < declared < 2**62 and data.shape[0] < 0.99 * declared - 1:
+        # compressed streams cut short: the header promised more than could be decoded
+        raise AudioError(
+            path, f"truncated: decoded {data.shape[0] / sr:.3f} s of the {declared / sr:.3f} s its header declares"
+        )
+    return data, int(sr)
+
+
+def _short(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text[:120]
+
+
+def load_audio(
+    path: str | Path,
+    sample_rate: int | None = 16000,
+    *,
+    min_duration: float = MIN_DURATION_S,
+) -> np.ndarray:
+    """Load a file as mono float32 at ``sample_rate`` (``None`` keeps the file's rate).
+
+    Any channel count is downmixed by averaging; any rate is resampled (soxr);
+    any sample format libsndfile reads (8/16/24/32-bit PCM, float) is accepted.
+    Raises :class:`AudioError` (one line naming the file) for missing, empty,
+    truncated, non-audio, NaN/Inf-filled, too short or silent files.
+
+    Returns:
+        ``(N,)`` float32 waveform in [-1, 1].
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(path, "file not found")
+    if path.is_dir():
+        raise AudioError(path, "is a directory, expected an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "file is empty (0 bytes)")
+    data, sr = _read_raw(path)
+    if data.size == 0 or data.shape[0] == 0:
+        raise AudioError(path, "contains no audio samples (header only)")
+    finite = np.isfinite(data)
+    if not finite.all():
+        bad = int(data.size - np.count_nonzero(finite))
+        raise AudioError(path, f"contains NaN or infinite sample values ({bad} of {data.size})")
+    wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    duration = wav.shape[0] / sr
+    if duration < min_duration:
+        n = wav.shape[0]
+        raise AudioError(
+            path,
+            f"too short: {n} sample{'s' if n != 1 else ''} ({duration * 1000:.1f} ms), "
+            f"need >= {min_duration * 1000:.0f} ms",
+        )
+    if float(np.max(np.abs(wav))) < SILENCE_PEAK:
+        raise AudioError(path, "is silent (peak below -80 dBFS)")
+    if sample_rate is not None and sr != sample_rate:
+        if sr < sample_rate:
+            log.info("%s: upsampling %d Hz -> %d Hz (no content above %d Hz)", path, sr, sample_rate, sr // 2)
+        wav = resample(wav, sr, sample_rate)
+    return np.clip(wav, -1.0, 1.0).astype(np.float32, copy=False)
+
+
+def audio_info(path: str | Path) -> dict:
+    """Header facts of an audio file: sample rate, channels, frames, duration (s), subtype.
+
+    Cheap: reads the header only (WAVs are also checked for truncation).  Files
+    libsndfile cannot open (m4a, some mp3) are decoded once instead.  Raises
+    :class:`AudioError` for missing, empty, truncated or non-audio files.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(path, "file not found" if not path.exists() else "is not a regular file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "file is empty (0 bytes)")
+    _check_wav_size(path)
+    try:
+        info = sf.info(str(path))
+    except Exception as err:  # noqa: BLE001
+        if path.suffix.lower() in _SNDFILE_SUFFIXES:
+            raise AudioError(path, _sndfile_problem(path, err)) from None
+        data, sr = _read_raw(path)  # raises AudioError itself
+        return {
+            "sample_rate": sr,
+            "channels": int(data.shape[1]),
+            "frames": int(data.shape[0]),
+            "duration": data.shape[0] / sr,
+            "subtype": "decoded",
+        }
+    return {
+        "sample_rate": int(info.samplerate),
+        "channels": int(info.channels),
+        "frames": int(info.frames),
+        "duration": float(info.duration),
+        "subtype": str(info.subtype),
+    }
+
+
+def resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Band-limited resampling (soxr, high quality). ``(N,)`` -> ``(N * target/orig,)``."""
+    if orig_sr == target_sr:
+        return wav
+    import librosa
+
+    return librosa.resample(wav, orig_sr=orig_sr, target_sr=target_sr, res_type="soxr_hq").astype(np.float32)
+
+
+def trim_silence(wav: np.ndarray, top_db: float = 40.0, pad_s: float = 0.05, sample_rate: int = 16000) -> np.ndarray:
+    """Cut leading and trailing audio quieter than ``top_db`` below the peak.
+
+    Keeps ``pad_s`` seconds of margin on each side.  ``(N,)`` -> ``(M,)``, M <= N.
+    """
+    import librosa
+
+    if wav.size == 0:
+        return wav
+    _, (start, end) = librosa.effects.trim(wav, top_db=top_db, frame_length=1024, hop_length=256)
+    pad = int(pad_s * sample_rate)
+    return wav[max(0, start - pad) : min(wav.shape[0], end + pad)]
+
+
+def normalize_loudness(wav: np.ndarray, target_dbfs: float = -23.0, peak_limit: float = 0.95) -> np.ndarray:
+    """Scale so the RMS of the active (non-silent) part is ``target_dbfs``; cap the peak.
+
+    ``(N,)`` -> ``(N,)``.  Silent input is returned unchanged.
+    """
+    if wav.size == 0:
+        return wav
+    frame = 400
+    n = (wav.shape[0] // frame) * frame
+    if n >= frame:
+        frames = wav[:n].reshape(-1, frame)
+        energies = np.sqrt(np.mean(frames**2, axis=1) + 1e-12)
+        active = energies[energies > energies.max() * 0.05]
+        rms = float(np.sqrt(np.mean(active**2))) if active.size else float(np.sqrt(np.mean(wav**2)))
+    else:
+        rms = float(np.sqrt(np.mean(wav**2)))
+    if rms < 1e-8:
+        return wav
+    gain = 10 ** (target_dbfs / 20) / rms
+    peak = float(np.max(np.abs(wav))) * gain
+    if peak > peak_limit:
+        gain *= peak_limit / peak
+    return (wav * gain).astype(np.float32)
+
+
+def preprocess(wav: np.ndarray, cfg: AudioConfig, *, trim: bool = True) -> np.ndarray:
+    """The standard chain used for training and conversion: trim, then loudness-normalise."""
+    if trim:
+        wav = trim_silence(wav, cfg.trim_top_db, sample_rate=cfg.sample_rate)
+    return normalize_loudness(wav, cfg.target_dbfs)
+
+
+def save_audio(path: str | Path, wav: np.ndarray | torch.Tensor, sample_rate: int, *, overwrite: bool = True) -> Path:
+    """Write 16-bit PCM WAV atomically: a temp file in the same folder, then rename.
+
+    A killed process therefore never leaves a partial file at ``path``.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise AudioError(path, "exists already (use --force to overwrite)")
+    if isinstance(wav, torch.Tensor):
+        wav = wav.detach().float().cpu().numpy()
+    wav = np.clip(np.asarray(wav, dtype=np.float32).reshape(-1), -1.0, 1.0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part.wav", dir=path.parent)
+    os.close(fd)
+    try:
+        sf.write(tmp, wav, sample_rate, subtype="PCM_16", format="WAV")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+# --------------------------------------------------------------------- spectra
+
+_MEL_CACHE: dict[tuple, torch.Tensor] = {}
+
+
+def mel_filterbank(cfg: AudioConfig, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Slaney-normalised mel filter bank, ``(n_mels, n_fft // 2 + 1)``."""
+    key = (cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.f_min, cfg.f_max, str(device))
+    if key not in _MEL_CACHE:
+        import librosa
+
+        fb = librosa.filters.mel(
+            sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.f_min, fmax=cfg.f_max
+        )
+        _MEL_CACHE[key] = torch.from_numpy(fb).float().to(device)
+    return _MEL_CACHE[key]
+
+
+def stft_magnitude(wav: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
+    """Magnitude STFT. ``(N,)`` or ``(B, N)`` -> ``(F, T)`` or ``(B, F, T)``, F = n_fft // 2 + 1."""
+    window = torch.hann_window(cfg.win_length, device=wav.device, dtype=torch.float32)
+    spec = torch.stft(
+        wav.float(),
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop_length,
+        win_length=cfg.win_length,
+        window=window,
+        center=True,
+        pad_mode="reflect",
+        return_complex=True,
+    )
+    return spec.abs()
+
+
+def log_mel(wav: torch.Tensor | np.ndarray, cfg: AudioConfig) -> torch.Tensor:
+    """Log-mel spectrogram (natural log, floor 1e-5).
+
+    Args:
+        wav: ``(N,)`` or ``(B, N)`` waveform (numpy or torch, any device).
+    Returns:
+        ``(n_mels, T)`` or ``(B, n_mels, T)`` float32 on the input's device,
+        ``T = N // hop_length + 1``.
+    """
+    if isinstance(wav, np.ndarray):
+        wav = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
+    mag = stft_magnitude(wav, cfg)
+    mel = torch.matmul(mel_filterbank(cfg, wav.device), mag)
+    return torch.log(torch.clamp(mel, min=LOG_FLOOR))
+
+
+def mel_to_linear(log_mel_spec: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
+    """Approximate inverse of the mel projection (non-negative least squares by pseudo-inverse).
+
+    ``(B, n_mels, T)`` or ``(n_mels, T)`` log-mel -> linear magnitude ``(B, F, T)`` / ``(F, T)``.
+    """
+    fb = mel_filterbank(cfg, log_mel_spec.device)
+    inv = torch.linalg.pinv(fb)
+    mag = torch.matmul(inv, torch.exp(log_mel_spec.float()))
+    return torch.clamp(mag, min=0.0)

@@ -1,0 +1,33 @@
+"""`vcconv convert`: one source utterance to a target voice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from vcconv.cli import app, console
+
+
+@app.command("convert")
+def convert_cmd(
+    source: Path = typer.Argument(..., help="Audio whose words to keep."),
+    target: list[Path] = typer.Option(..., "--target", "-t", help="Reference clip of the target voice (repeat to average)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output WAV."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name in pretrained/ or a .safetensors / run dir."),
+    vocoder: Optional[str] = typer.Option(None, "--vocoder", help="griffinlim, griffinlim:N, or a vocoder name."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda (default: CUDA if present)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
+) -> None:
+    """Convert SOURCE to the voice of --target and write -o OUTPUT."""
+    from vcconv.convert import convert
+    from vcconv.errors import VcconvError
+
+    if output.exists() and not force:
+        raise VcconvError(f"{output}: exists already (use --force to overwrite)")
+    result = convert(source, target, output, model=model, vocoder=vocoder, device=device)
+    dur = len(result.wav) / result.sample_rate
+    t = result.timings
+    console.print(f"wrote {output} ({dur:.2f} s, {result.sample_rate} Hz); "
+                  f"features {t['features']:.2f} s, model {t['model']:.2f} s, vocoder {t['vocoder']:.2f} s")

@@ -1,0 +1,134 @@
+"""`vcconv data ...`: corpus generation and manifests."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from vcconv.cli import app, console
+from vcconv.cli.progress import progress_callback
+
+data_app = typer.Typer(help="Generate corpora and build manifests.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("synth")
+def synth(
+    out_dir: Path = typer.Argument(..., help="Folder to write the corpus into (resumes if it exists)."),
+    voices: Optional[str] = typer.Option(None, help="Comma-separated voice names (default: all 30; see --list)."),
+    sentences: int = typer.Option(300, help="Sentences per speaker (every voice says all of them)."),
+    sample_rate: int = typer.Option(16000, "--sample-rate", help="Output sample rate in Hz."),
+    seed: int = typer.Option(0, help="Seed of the sentence choice."),
+    workers: int = typer.Option(2, help="Parallel worker processes."),
+    list_voices: bool = typer.Option(False, "--list", help="List the available voices and exit."),
+) -> None:
+    """Generate a parallel multi-speaker corpus with phone alignments from offline TTS engines."""
+    from vcconv.data.synth import default_voices, synthesize_corpus
+    from vcconv.errors import DataError
+
+    roster = default_voices()
+    if list_voices:
+        for v in roster:
+            warp = f" f0x{v.f0_scale} formant x{v.formant_scale}" if v.warped else ""
+            console.print(f"{v.name:18s} {v.engine:9s} {v.voice:14s} {v.gender}{warp}")
+        return
+    if voices:
+        wanted = [s.strip() for s in voices.split(",") if s.strip()]
+        by_name = {v.name: v for v in roster}
+        unknown = [w for w in wanted if w not in by_name]
+        if unknown:
+            raise DataError(f"unknown voice(s): {', '.join(unknown)} (see 'vcconv data synth --list')")
+        roster = [by_name[w] for w in wanted]
+    start = time.time()
+    with progress_callback("synthesising") as cb:
+        summary = synthesize_corpus(out_dir, roster, sentences, sample_rate, seed=seed, workers=workers, progress=cb)
+    console.print(
+        f"{summary['speakers']} speakers x {summary['sentences']} sentences in {out_dir}: "
+        f"{summary['new']} new, {summary['skipped']} kept; {time.time() - start:.1f} s"
+    )
+
+
+@data_app.command("prepare")
+def prepare(
+    root: Path = typer.Argument(..., help="Corpus: VCTK, LibriTTS, a synth corpus or one folder per speaker."),
+    manifest: Path = typer.Option(..., "--output", "-o", help="Manifest TSV to write (features: cache/ beside it)."),
+    test_speakers: Optional[str] = typer.Option(None, help="Comma-separated speakers to hold out (default: random)."),
+    n_test_speakers: int = typer.Option(6, help="How many speakers to hold out when --test-speakers is not given."),
+    valid_fraction: float = typer.Option(0.03, help="Share of each training speaker's utterances kept for validation."),
+    seed: int = typer.Option(0, help="Seed of the split."),
+    layout: Optional[str] = typer.Option(None, help="Force a layout: vctk092, vctk080, libritts, synth, folders."),
+    mic: str = typer.Option("mic1", help="VCTK 0.92 microphone: mic1 or mic2."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Also compute the log-mel feature cache."),
+    workers: int = typer.Option(1, help="Parallel workers for checks and features."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing manifest."),
+) -> None:
+    """Check every file of a corpus, split it by speaker and write a manifest (+ feature cache)."""
+    from rich.table import Table
+
+    from vcconv.cli.progress import make_progress
+    from vcconv.data.prepare import prepare_corpus
+
+    held = [s.strip() for s in test_speakers.split(",") if s.strip()] if test_speakers else None
+    start = time.time()
+    with make_progress() as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        s = prepare_corpus(
+            root,
+            manifest,
+            layout=layout,
+            mic=mic,
+            n_test_speakers=n_test_speakers,
+            test_speakers=held,
+            valid_fraction=valid_fraction,
+            seed=seed,
+            cache=cache,
+            workers=workers,
+            progress=update,
+            force=force,
+        )
+
+    table = Table(title=f"{s['root']} ({s['layout']})", title_justify="left")
+    table.add_column("split")
+    table.add_column("speakers", justify="right")
+    table.add_column("utterances", justify="right")
+    table.add_column("audio", justify="right")
+    for split in ("train", "valid", "test"):
+        table.add_row(
+            split,
+            str(s["speakers_per_split"][split]),
+            str(s["utterances"][split]),
+            _fmt_hours(s["hours_per_split"][split]),
+        )
+    table.add_row("all", str(s["speakers"]), str(sum(s["utterances"].values())), _fmt_hours(s["hours"]), style="bold")
+    console.print(table)
+    if s["test_speakers"]:
+        console.print(f"held-out speakers: {', '.join(s['test_speakers'])}", highlight=False)
+    if s["skipped"]:
+        shown = 20
+        console.print(f"[yellow]skipped {s['skipped']} file(s):[/]")
+        for path, problem in s["skipped_files"][:shown]:
+            console.print(f"  {path}: {problem}", highlight=False, soft_wrap=True)
+        if s["skipped"] > shown:
+            console.print(f"  ... {s['skipped'] - shown} more", highlight=False)
+    console.print(f"manifest: {s['manifest']}", highlight=False, soft_wrap=True)
+    console.print(f"report:   {s['report']} ({s['skipped']} skipped)", highlight=False, soft_wrap=True)
+    if s["cache_dir"]:
+        console.print(f"features: {s['cache_dir']}", highlight=False, soft_wrap=True)
+    console.print(f"done in {time.time() - start:.1f} s")
+
+
+def _fmt_hours(hours: float) -> str:
+    if hours >= 1:
+        return f"{hours:.2f} h"
+    if hours * 60 >= 1:
+        return f"{hours * 60:.1f} min"
+    return f"{hours * 3600:.1f} s"

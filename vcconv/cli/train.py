@@ -1,0 +1,55 @@
+"""`vcconv train`: train a voice-conversion model (resumable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from vcconv.cli import app, console
+
+
+def build_run_config(model: str, config: Optional[Path], overrides: list[str], max_steps: Optional[int],
+                     time_budget: Optional[float]):
+    from vcconv.config import RunConfig, apply_overrides, load_config_file
+    from vcconv.models import model_config, model_fields
+
+    base = load_config_file(config) if config else {}
+    base.setdefault("model_kind", model)
+    cfg = RunConfig.from_dict(base)
+    cfg = apply_overrides(cfg, overrides, model_fields(cfg.model_kind))
+    model_config(cfg.model_kind, cfg.model)  # validate keys now: one clear error before any work
+    if max_steps is not None:
+        cfg.train.max_steps = max_steps
+    if time_budget is not None:
+        cfg.train.time_budget_min = time_budget
+    return cfg
+
+
+@app.command("train")
+def train_cmd(
+    data: Path = typer.Option(..., "--data", help="Manifest TSV from 'vcconv data prepare'."),
+    out: Path = typer.Option(..., "--out", help="Run directory (resumes when it holds last.pt)."),
+    model: str = typer.Option("adain", "--model", help="Model family: adain (more in 'vcconv info')."),
+    config: Optional[Path] = typer.Option(None, "--config", help="JSON or TOML config file."),
+    set_: list[str] = typer.Option([], "--set", help="Override, e.g. --set model.content_dim=16 --set batch_size=16."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps in total."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop after this many minutes (checkpointed)."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N (default: CUDA if present)."),
+) -> None:
+    """Train a model on a manifest's train split; checkpoints often and resumes from --out."""
+    from vcconv.cli.progress import make_progress
+    from vcconv.train import train
+
+    cfg = build_run_config(model, config, set_, max_steps, time_budget)
+    with make_progress() as bar:
+        task = bar.add_task("training", total=cfg.train.max_steps)
+
+        def on_progress(step: int, total: int, losses: dict) -> None:
+            text = " ".join(f"{k}={v:.4f}" for k, v in losses.items())
+            bar.update(task, completed=step, total=total, description=f"training {text}")
+
+        summary = train(out, data, cfg, device=device, progress=on_progress, sample_fn=None)
+    console.print(f"stopped ({summary['stop']}) at step {summary['steps']} after {summary['wall_s']:.0f} s; "
+                  f"best validation loss {summary['best_val']:.4f}; weights: {out / 'model.safetensors'}")

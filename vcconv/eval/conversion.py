@@ -1,0 +1,345 @@
+"""Evaluate converted utterances: speaker similarity, closed-set identification, WER/CER, MCD, F0.
+
+One *pair* is one conversion: ``source`` (content utterance), ``target`` (the
+reference utterance of the target voice given to the model) and ``output``
+(what the model produced), plus optional ``source_speaker``,
+``target_speaker``, ``text`` (transcript of the source) and
+``parallel_target`` (the target speaker saying the source sentence).
+
+Read the figures against baselines (:mod:`vcconv.eval.baselines`): a
+meaningless output sits at a similar cosine to every voice, so
+"closer to the target than to the source" on single utterances is won by
+white noise most of the time.  Closed-set identification among all candidate
+speakers (source included) together with WER is the figure to trust.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from vcconv.errors import AudioError
+
+log = logging.getLogger(__name__)
+
+EVAL_SR = 16000
+
+# per-pair integer counts: summed for corpus rates, not averaged
+COUNT_COLUMNS = ("word_errors", "ref_words", "char_errors", "ref_chars", "src_word_errors")
+TEXT_COLUMNS = (
+    "source", "target", "output", "source_speaker", "target_speaker", "parallel_target",
+    "id_pred", "ref_source", "ref_text", "hyp_text", "error",
+)  # fmt: skip
+
+
+class _Features:
+    """Per-path caches so that a target or source used by many pairs is analysed once."""
+
+    def __init__(self, embedder, *, asr: bool, f0: bool):
+        self.embedder = embedder
+        self.asr = asr
+        self.f0 = f0
+        self._emb: dict[str, np.ndarray] = {}
+        self._text: dict[str, str] = {}
+        self._logf0: dict[str, float] = {}
+
+    @staticmethod
+    def load(path: str | Path) -> np.ndarray:
+        """``(N,)`` float32 at 16 kHz, leading/trailing silence trimmed."""
+        from vcconv.audio import load_audio, trim_silence
+
+        wav = load_audio(path, EVAL_SR)
+        trimmed = trim_silence(wav, sample_rate=EVAL_SR)
+        return trimmed if trimmed.size >= EVAL_SR // 10 else wav
+
+    def embedding(self, path: str, wav: np.ndarray | None = None) -> np.ndarray:
+        key = str(path)
+        if key not in self._emb:
+            self._emb[key] = self.embedder.embed(self.load(path) if wav is None else wav, EVAL_SR)
+        return self._emb[key]
+
+    def transcript(self, path: str, wav: np.ndarray | None = None) -> str:
+        from vcconv.eval.asr import transcribe
+
+        key = str(path)
+        if key not in self._text:
+            self._text[key] = transcribe(self.load(path) if wav is None else wav, EVAL_SR)
+        return self._text[key]
+
+    def log_f0(self, path: str, wav: np.ndarray | None = None) -> float:
+        from vcconv.eval.signal import log_f0_stats
+
+        key = str(path)
+        if key not in self._logf0:
+            self._logf0[key] = log_f0_stats(self.load(path) if wav is None else wav, EVAL_SR)[0]
+        return self._logf0[key]
+
+
+def _opt(pair: Mapping, key: str) -> str:
+    value = pair.get(key)
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value).strip()
+
+
+def evaluate_pairs(
+    pairs: Sequence[Mapping],
+    *,
+    speaker_refs: Mapping[str, Sequence[str | Path]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    device: str | None = None,
+    asr: bool = True,
+    f0: bool = True,
+    embedder=None,
+) -> tuple[list[dict], dict]:
+    """Score every conversion in ``pairs``.
+
+    Args:
+        pairs: dicts with ``source``, ``target``, ``output`` (paths) and optional
+            ``source_speaker``, ``target_speaker``, ``text``, ``parallel_target``.
+        speaker_refs: a few reference utterances per candidate speaker (source
+            speakers included).  Enables closed-set identification among *all*
+            candidates and centroid-vs-centroid similarity.  A pair speaker
+            missing from it is represented by that pair's own source / target file.
+        progress: ``callback(done, total)`` after each pair.
+        device: device of the speaker encoder (``None``: cuda if available).
+        asr: transcribe outputs with pocketsphinx (WER / CER); off -> those columns are absent.
+        f0: compute pYIN log-F0 statistics.
+        embedder: a :class:`vcconv.eval.speaker.SpeakerEmbedder` (or anything with
+            ``embed(wav, sr) -> (256,)``); default the shared one for ``device``.
+
+    Returns:
+        ``rows`` (one dict per pair, see the column list in docs) and ``summary``
+        (:func:`summarize`).  An output that cannot be loaded (silent, empty,
+        missing) gives a row with ``error`` set, NaN similarities, wins counted
+        as losses and all reference words counted as deleted.
+    """
+    from vcconv.eval.signal import f0_track, log_f0_stats_from_track, mcd_from_cepstra, mel_cepstrum
+    from vcconv.eval.signal import semitones_from_log, vuv_error
+    from vcconv.eval.speaker import SpeakerEmbedder, centroids, closed_set_identify, cosine
+
+    if embedder is None:
+        embedder = SpeakerEmbedder.get(device)
+    feats = _Features(embedder, asr=asr, f0=f0)
+
+    # candidate speakers for closed-set identification
+    cents: dict[str, np.ndarray] = {}
+    if speaker_refs is not None:
+        refs = {spk: [str(p) for p in paths] for spk, paths in speaker_refs.items() if paths}
+        for pair in pairs:
+            for role, spk_key in (("source", "source_speaker"), ("target", "target_speaker")):
+                spk = _opt(pair, spk_key)
+                if spk and spk not in refs:
+                    refs[spk] = [str(pair[role])]
+        cents = centroids({spk: [feats.embedding(p) for p in paths] for spk, paths in refs.items()})
+
+    total = len(pairs)
+    if progress:
+        progress(0, total)
+    rows = []
+    for k, pair in enumerate(pairs):
+        for key in ("source", "target", "output"):
+            if not _opt(pair, key):
+                raise AudioError(f"pair {k + 1}", f"no '{key}' path")
+        src, tgt, out = str(pair["source"]), str(pair["target"]), str(pair["output"])
+        src_spk, tgt_spk = _opt(pair, "source_speaker"), _opt(pair, "target_speaker")
+        text, parallel = _opt(pair, "text"), _opt(pair, "parallel_target")
+        row: dict = {"source": src, "target": tgt, "output": out, "source_speaker": src_spk, "target_speaker": tgt_spk}
+
+        try:
+            out_wav = feats.load(out)
+            error = ""
+        except AudioError as err:
+            out_wav, error = None, str(err)
+            log.warning("output not usable: %s", err)
+
+        # speaker similarity, single utterance vs single utterance
+        e_src, e_tgt = feats.embedding(src), feats.embedding(tgt)
+        e_out = embedder.embed(out_wav, EVAL_SR) if out_wav is not None else None
+        row["cos_to_target"] = cosine(e_out, e_tgt) if e_out is not None else math.nan
+        row["cos_to_source"] = cosine(e_out, e_src) if e_out is not None else math.nan
+        row["margin"] = row["cos_to_target"] - row["cos_to_source"]
+        row["target_win"] = bool(row["margin"] > 0)  # NaN > 0 is False: a failed output loses
+        row["cos_source_target"] = cosine(e_src, e_tgt)  # how far apart the two voices were to begin with
+
+        # closed-set identification and centroid vs centroid
+        if cents:
+            row["id_pred"] = closed_set_identify(e_out, cents) if e_out is not None else ""
+            row["id_correct"] = (row["id_pred"] == tgt_spk) if tgt_spk else math.nan
+            ct = cosine(e_out, cents[tgt_spk]) if (e_out is not None and tgt_spk in cents) else math.nan
+            cs = cosine(e_out, cents[src_spk]) if (e_out is not None and src_spk in cents) else math.nan
+            row["cos_to_target_centroid"], row["cos_to_source_centroid"] = ct, cs
+            row["centroid_margin"] = ct - cs
+            row["centroid_win"] = bool(ct - cs > 0) if (tgt_spk in cents and src_spk in cents) else math.nan
+
+        # intelligibility
+        if asr:
+            from vcconv.eval.asr import cer, rate, wer
+
+            ref = text or feats.transcript(src)
+            hyp = feats.transcript(out, out_wav) if out_wav is not None else ""
+            row["ref_source"] = "text" if text else "asr"
+            row["ref_text"], row["hyp_text"] = ref, hyp
+            row["word_errors"], row["ref_words"] = wer(ref, hyp)
+            row["char_errors"], row["ref_chars"] = cer(ref, hyp)
+            row["wer"] = rate(row["word_errors"], row["ref_words"])
+            row["cer"] = rate(row["char_errors"], row["ref_chars"])
+            if text:  # the recogniser's own floor on the unconverted source
+                row["src_word_errors"] = wer(text, feats.transcript(src))[0]
+                row["wer_source"] = rate(row["src_word_errors"], row["ref_words"])
+
+        # spectral distance to the target speaker saying the same sentence
+        track_out = None
+        if parallel:
+            row["parallel_target"] = parallel
+            if out_wav is not None:
+                par_wav = feats.load(parallel)
+                row["mcd"], path = mcd_from_cepstra(mel_cepstrum(out_wav, EVAL_SR), mel_cepstrum(par_wav, EVAL_SR))
+                if f0:
+                    track_out = f0_track(out_wav, EVAL_SR)
+                    row["vuv_error"] = vuv_error(track_out[1], f0_track(par_wav, EVAL_SR)[1], path)
+            else:
+                row["mcd"] = math.nan
+                if f0:
+                    row["vuv_error"] = math.nan
+
+        # pitch
+        if f0:
+            if out_wav is not None:
+                track_out = track_out or f0_track(out_wav, EVAL_SR)
+                lf_out = log_f0_stats_from_track(*track_out)[0]
+            else:
+                lf_out = math.nan
+            lf_tgt, lf_src = feats.log_f0(tgt), feats.log_f0(src)
+            row["logf0_output"], row["logf0_target"], row["logf0_source"] = lf_out, lf_tgt, lf_src
+            row["f0_diff_st"] = semitones_from_log(lf_out, lf_tgt)  # NaN propagates
+            row["f0_abs_diff_st"] = abs(row["f0_diff_st"])
+            row["f0_source_diff_st"] = semitones_from_log(lf_src, lf_tgt)  # what a copy of the source would score
+
+        row["error"] = error
+        rows.append(row)
+        if progress:
+            progress(k + 1, total)
+    return rows, summarize(rows)
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, int]:
+    """Mean, half-width of the Student-t confidence interval, and count of finite values.
+
+    Half-width is ``t_{0.975, n-1} * std(ddof=1) / sqrt(n)`` (~``1.96 std / sqrt(n)``
+    for large ``n``); NaN with fewer than 2 values.
+    """
+    x = np.asarray([float(v) for v in values if v is not None and v != ""], dtype=np.float64)
+    x = x[np.isfinite(x)]
+    n = int(x.size)
+    if n == 0:
+        return math.nan, math.nan, 0
+    mean = float(x.mean())
+    if n < 2:
+        return mean, math.nan, n
+    from scipy.stats import t
+
+    half = float(t.ppf(0.5 + confidence / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    return mean, half, n
+
+
+def _numeric(value) -> bool:
+    return isinstance(value, (bool, int, float, np.integer, np.floating))
+
+
+def summarize(rows: Sequence[Mapping]) -> dict:
+    """Mean and 95 % CI of every numeric column, plus the headline fractions and corpus rates.
+
+    Returns a dict with ``n``, ``n_failed``, ``metrics`` (``{column: {"mean", "ci95", "n"}}``;
+    booleans are averaged as fractions), ``target_win``, ``centroid_win``, ``id_accuracy``
+    and the corpus rates ``wer_corpus``, ``cer_corpus``, ``wer_source_corpus``
+    (summed errors over summed reference lengths), absent when not computed.
+    """
+    columns: list[str] = []
+    for row in rows:
+        for key, value in row.items():
+            if key not in columns and key not in COUNT_COLUMNS and key not in TEXT_COLUMNS and _numeric(value):
+                columns.append(key)
+    metrics = {}
+    for col in columns:
+        mean, half, n = mean_ci([r[col] for r in rows if col in r and _numeric(r[col])])
+        metrics[col] = {"mean": mean, "ci95": half, "n": n}
+    summary: dict = {"n": len(rows), "n_failed": sum(1 for r in rows if r.get("error")), "metrics": metrics}
+    for name, col in (("target_win", "target_win"), ("centroid_win", "centroid_win"), ("id_accuracy", "id_correct")):
+        if col in metrics:
+            summary[name] = metrics[col]["mean"]
+    for name, err, length in (
+        ("wer_corpus", "word_errors", "ref_words"),
+        ("cer_corpus", "char_errors", "ref_chars"),
+        ("wer_source_corpus", "src_word_errors", "ref_words"),
+    ):
+        used = [r for r in rows if err in r and length in r]
+        if used:
+            total = sum(int(r[length]) for r in used)
+            summary[name] = sum(int(r[err]) for r in used) / total if total else math.nan
+    return summary
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "1" if value else "0"
+    if isinstance(value, (float, np.floating)):
+        return "" if not math.isfinite(value) else f"{float(value):.6g}"
+    return str(value)
+
+
+def write_csv(rows: Sequence[Mapping], path: str | Path) -> Path:
+    """Write per-pair rows as CSV (columns: union of keys in first-seen order; NaN -> empty).
+
+    Atomic (temporary file then rename); overwrites ``path``: refusing is the caller's job.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    tmp = path.with_name(f".{path.name}.part")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(columns)
+        for row in rows:
+            w.writerow([_cell(row.get(c)) for c in columns])
+    os.replace(tmp, path)
+    return path
+
+
+def read_pairs_csv(path: str | Path) -> list[dict]:
+    """Read a pairs CSV (columns ``source,target,output`` + optional ``source_speaker,
+    target_speaker,text,parallel_target``).  Relative paths are taken from the CSV's folder."""
+    from vcconv.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: pairs CSV not found")
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"source", "target", "output"} - set(reader.fieldnames or ())
+        if missing:
+            raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))} (need source,target,output)")
+        pairs = []
+        for d in reader:
+            pair = {k.strip(): (v or "").strip() for k, v in d.items() if k}
+            for key in ("source", "target", "output", "parallel_target"):
+                if pair.get(key) and not Path(pair[key]).is_absolute():
+                    pair[key] = str(path.parent / pair[key])
+            pairs.append(pair)
+    if not pairs:
+        raise DataError(f"{path}: no pairs")
+    return pairs

@@ -1,0 +1,36 @@
+"""Model families.  ``build_model(kind, config_dict)`` makes any of them from a checkpoint's config."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from torch import nn
+
+from vcconv.config import dataclass_from_dict
+from vcconv.errors import ConfigError
+from vcconv.models.adain_vc import AdaINConfig, AdaINVC
+
+MODEL_FAMILIES: dict[str, type[nn.Module]] = {"adain": AdaINVC}
+
+
+def model_config(kind: str, d: dict):
+    """The family's config dataclass built from ``d`` (unknown keys are an error)."""
+    cls = family(kind)
+    return dataclass_from_dict(cls.config_class, d)
+
+
+def model_fields(kind: str) -> set[str]:
+    return {f.name for f in fields(family(kind).config_class)}
+
+
+def family(kind: str) -> type[nn.Module]:
+    if kind not in MODEL_FAMILIES:
+        raise ConfigError(f"unknown model kind '{kind}' (choose from {', '.join(sorted(MODEL_FAMILIES))})")
+    return MODEL_FAMILIES[kind]
+
+
+def build_model(kind: str, d: dict) -> nn.Module:
+    return family(kind)(model_config(kind, d))
+
+
+__all__ = ["AdaINConfig", "AdaINVC", "MODEL_FAMILIES", "build_model", "model_config", "model_fields", "family"]

@@ -1,0 +1,340 @@
+"""One plain training loop for every model family.
+
+A model exposes ``.loss(batch, step) -> dict`` with a ``"total"`` entry (and may
+expose ``.extra_optimizers`` / ``.train_step`` for alternating schemes).  The
+loop handles device, threads, mixed precision on CUDA, DDP under ``torchrun``,
+time budgets, checkpoint/resume (model, optimizer, step, config, RNG),
+validation loss, converted samples and a CSV log.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vcconv.checkpoint import default_device, load_training_state, save_safetensors, save_training_state, unwrap
+from vcconv.config import RunConfig
+from vcconv.data.features import build_cache, default_cache_dir, load_cached
+from vcconv.data.manifest import Utterance, read_manifest
+from vcconv.errors import DataError
+from vcconv.models import build_model
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------ threads
+
+
+def cpu_threads(requested: int = 0, world_size: int = 1) -> int:
+    """Threads for intra-op parallelism: the cores this process may use, split across DDP ranks.
+
+    Never more than the available cores (oversubscribed OpenMP spinning makes CPU
+    work many times slower under load).
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        cores = os.cpu_count() or 1
+    if requested > 0:
+        return max(1, min(requested, cores))
+    return max(1, cores // max(1, world_size))
+
+
+# -------------------------------------------------------------------- data
+
+
+class SegmentSampler:
+    """Random training segments of cached log-mels, with a reference clip from another
+    utterance of the same speaker.
+
+    ``batch()`` returns ``{"mel": (B, n_mels, segment_frames), "ref": (B, n_mels, reference_frames),
+    "speaker": (B,) long}``.
+    """
+
+    def __init__(self, feats: dict[str, np.ndarray], rows: list[Utterance], segment_frames: int,
+                 reference_frames: int, speakers: list[str], seed: int = 0, warp_prob: float = 0.0,
+                 warp_range: float = 0.12):
+        self.warp_prob = warp_prob
+        self.warp_range = warp_range
+        self.seg = segment_frames
+        self.ref = reference_frames
+        self.speaker_index = {s: i for i, s in enumerate(speakers)}
+        self.items: list[tuple[np.ndarray, int]] = []
+        self.by_speaker: dict[int, list[int]] = {}
+        for r in rows:
+            if r.utt_id not in feats or r.speaker not in self.speaker_index:
+                continue
+            spk = self.speaker_index[r.speaker]
+            self.by_speaker.setdefault(spk, []).append(len(self.items))
+            self.items.append((feats[r.utt_id], spk))
+        if not self.items:
+            raise DataError("no usable utterances for training (empty split or feature cache)")
+        self.rng = random.Random(seed)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @staticmethod
+    def _crop(mel: np.ndarray, n: int, rng: random.Random) -> np.ndarray:
+        t = mel.shape[1]
+        if t >= n:
+            s = rng.randint(0, t - n)
+            return mel[:, s : s + n]
+        reps = math.ceil(n / t)  # short clip: tile (reflect would invent content)
+        return np.tile(mel, (1, reps))[:, :n]
+
+    def sample(self, batch_size: int) -> dict:
+        mels, refs, spks = [], [], []
+        for _ in range(batch_size):
+            idx = self.rng.randrange(len(self.items))
+            mel, spk = self.items[idx]
+            choices = self.by_speaker[spk]
+            ref_idx = self.rng.choice(choices) if len(choices) == 1 else idx
+            while ref_idx == idx and len(choices) > 1:
+                ref_idx = self.rng.choice(choices)
+            seg = self._crop(mel, self.seg, self.rng).astype(np.float32)
+            ref = self._crop(self.items[ref_idx][0], self.ref, self.rng).astype(np.float32)
+            if self.warp_prob > 0 and self.rng.random() < self.warp_prob:
+                # the same mel-axis warp on segment and reference = a new pseudo-speaker (VTLP-like)
+                alpha = 1.0 + self.rng.uniform(-self.warp_range, self.warp_range)
+                seg, ref = warp_mel(seg, alpha), warp_mel(ref, alpha)
+            mels.append(seg)
+            refs.append(ref)
+            spks.append(spk)
+        return {
+            "mel": torch.from_numpy(np.stack(mels).astype(np.float32)),
+            "ref": torch.from_numpy(np.stack(refs).astype(np.float32)),
+            "speaker": torch.tensor(spks, dtype=torch.long),
+        }
+
+    def get_state(self) -> list:
+        return list(self.rng.getstate()[1])
+
+    def set_state(self, state: list) -> None:
+        self.rng.setstate((3, tuple(int(x) for x in state), None))
+
+
+def warp_mel(mel: np.ndarray, alpha: float) -> np.ndarray:
+    """Stretch the mel-frequency axis by ``alpha`` (> 1 moves formants up).  ``(n_mels, T)`` -> same."""
+    n = mel.shape[0]
+    src = np.clip(np.arange(n, dtype=np.float32) / alpha, 0, n - 1)
+    lo = np.floor(src).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    frac = (src - lo)[:, None]
+    return mel[lo] * (1 - frac) + mel[hi] * frac
+
+
+def mel_statistics(feats: dict[str, np.ndarray], max_utts: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-bin mean and std over (a sample of) cached log-mels: ``(n_mels,), (n_mels,)``."""
+    keys = sorted(feats)[:: max(1, len(feats) // max_utts)]
+    cat = np.concatenate([feats[k].astype(np.float32) for k in keys], axis=1)
+    return torch.from_numpy(cat.mean(axis=1)), torch.from_numpy(cat.std(axis=1))
+
+
+# ----------------------------------------------------------------- training
+
+
+def _dist_info() -> tuple[int, int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def train(
+    run_dir: str | Path,
+    manifest: str | Path,
+    cfg: RunConfig,
+    device: str | None = None,
+    progress: Callable[[int, int, dict], None] | None = None,
+    sample_fn: Callable[[torch.nn.Module, dict, Path, int], None] | None = None,
+) -> dict:
+    """Train (or resume) the model described by ``cfg`` on ``manifest``'s train split.
+
+    Resumes from ``RUN_DIR/last.pt`` if present (its config wins, except
+    ``train.max_steps`` and ``train.time_budget_min`` which come from ``cfg``).
+    Writes ``config.json``, ``log.csv``, ``last.pt`` and ``model.safetensors``.
+    Returns a summary: steps, wall seconds, last losses, best validation loss.
+    """
+    rank, world, local_rank = _dist_info()
+    distributed = world > 1
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if distributed and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
+        torch.distributed.init_process_group(backend)
+    dev = default_device(device)
+    if distributed and dev.type == "cuda":
+        dev = torch.device("cuda", local_rank)
+        torch.cuda.set_device(dev)
+    if dev.type == "cpu":
+        torch.set_num_threads(cpu_threads(cfg.train.num_threads, world))
+
+    resume = load_training_state(run_dir)
+    if resume is not None:
+        saved = RunConfig.from_dict(resume["config"])
+        saved.train.max_steps = cfg.train.max_steps
+        saved.train.time_budget_min = cfg.train.time_budget_min
+        cfg = saved
+    tc = cfg.train
+    torch.manual_seed(tc.seed + rank)
+
+    rows_train = read_manifest(manifest, "train")
+    rows_valid = read_manifest(manifest, "valid")
+    cache_dir = default_cache_dir(manifest)
+    missing = [r for r in rows_train + rows_valid if not (cache_dir / f"features-{cfg.audio.key()}" / f"{r.utt_id}.npz").exists()]
+    if missing and rank == 0:
+        build_cache(missing, cfg.audio, cache_dir)
+    if distributed:
+        torch.distributed.barrier()
+    feats_all = load_cached(rows_train + rows_valid, cfg.audio, cache_dir)
+    feats = {k: v[0] for k, v in feats_all.items()}
+    speakers = sorted({r.speaker for r in rows_train})
+    cfg.model.setdefault("n_mels", cfg.audio.n_mels)
+    cfg.model["n_speakers"] = len(speakers)
+    model = build_model(cfg.model_kind, cfg.model).to(dev)
+    sampler = SegmentSampler(feats, rows_train, tc.segment_frames, tc.reference_frames, speakers,
+                             seed=tc.seed + 1000 * rank, warp_prob=tc.warp_prob, warp_range=tc.warp_range)
+    val_sampler = None
+    if rows_valid:
+        try:
+            val_sampler = SegmentSampler(feats, rows_valid, tc.segment_frames, tc.reference_frames, speakers, seed=1234)
+        except DataError:
+            val_sampler = None
+
+    step = 0
+    param_groups = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(param_groups, lr=tc.lr, weight_decay=tc.weight_decay)
+    if resume is not None:
+        unwrap(model).load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        step = int(resume["step"])
+        torch.set_rng_state(resume["torch_rng"])
+        if "sampler" in resume["extra"]:
+            sampler.set_state(resume["extra"]["sampler"])
+        log.info("resumed from step %d", step)
+    else:
+        mean, std = mel_statistics({r.utt_id: feats[r.utt_id] for r in rows_train if r.utt_id in feats})
+        unwrap(model).norm.set_stats(mean, std)
+        if rank == 0:
+            (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+
+    train_model = model
+    if distributed:
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            LossModule(model), device_ids=[dev.index] if dev.type == "cuda" else None
+        )
+    use_amp = tc.amp and dev.type == "cuda"
+    amp_ctx = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else nullcontext
+
+    log_path = run_dir / "log.csv"
+    new_log = not log_path.exists()
+    log_file = open(log_path, "a", newline="") if rank == 0 else None
+    writer = csv.writer(log_file) if log_file else None
+    if writer and new_log:
+        writer.writerow(["step", "time_s", "split", "total", "recon", "kl", "extra"])
+
+    start = time.time()
+    budget_s = tc.time_budget_min * 60 if tc.time_budget_min > 0 else float("inf")
+    last_ckpt = time.time()
+    best_val = float(resume["extra"].get("best_val", "inf")) if resume else float("inf")
+    running: dict[str, float] = {}
+    n_running = 0
+    stop_reason = "max_steps"
+
+    def checkpoint() -> None:
+        if rank == 0:
+            save_training_state(run_dir, model, optimizer, step, cfg, {"sampler": sampler.get_state(), "best_val": best_val})
+
+    train_step = getattr(unwrap(model), "train_step", None)
+    model.train()
+    while step < tc.max_steps:
+        if time.time() - start > budget_s:
+            stop_reason = "time_budget"
+            break
+        batch = {k: v.to(dev) for k, v in sampler.sample(tc.batch_size).items()}
+        if train_step is not None:
+            losses = train_step(train_model, optimizer, batch, step, amp_ctx, tc.grad_clip)
+        else:
+            with amp_ctx():
+                losses = train_model(batch, step) if distributed else train_model.loss(batch, step)
+            optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            if tc.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(param_groups, tc.grad_clip)
+            optimizer.step()
+        step += 1
+        for k, v in losses.items():
+            running[k] = running.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
+        n_running += 1
+        if not math.isfinite(float(losses["total"])):
+            raise RuntimeError(f"loss became {float(losses['total'])} at step {step}; lower train.lr")
+        if step % tc.log_every == 0 or step == tc.max_steps:
+            means = {k: v / n_running for k, v in running.items()}
+            if writer:
+                writer.writerow([step, round(time.time() - start, 1), "train", f"{means.get('total', 0):.5f}",
+                                 f"{means.get('recon', 0):.5f}", f"{means.get('kl', 0):.5f}",
+                                 json.dumps({k: round(v, 5) for k, v in means.items() if k not in ("total", "recon", "kl")})])
+                log_file.flush()
+            if progress and rank == 0:
+                progress(step, tc.max_steps, means)
+            running, n_running = {}, 0
+        if val_sampler is not None and step % tc.val_every == 0 and rank == 0:
+            val = validate(unwrap(model), val_sampler, tc, dev)
+            best_val = min(best_val, val["total"])
+            if writer:
+                writer.writerow([step, round(time.time() - start, 1), "valid", f"{val['total']:.5f}",
+                                 f"{val.get('recon', 0):.5f}", f"{val.get('kl', 0):.5f}", "{}"])
+                log_file.flush()
+        if sample_fn is not None and rank == 0 and step % tc.samples_every == 0:
+            model.eval()
+            sample_fn(unwrap(model), cfg.to_dict(), run_dir / "samples" / f"step{step:07d}", step)
+            model.train()
+        if step % tc.ckpt_every == 0 or time.time() - last_ckpt > 300:
+            checkpoint()
+            last_ckpt = time.time()
+    checkpoint()
+    if rank == 0:
+        save_safetensors(model, cfg, run_dir / "model.safetensors")
+    if log_file:
+        log_file.close()
+    if distributed:
+        torch.distributed.barrier()
+    return {"steps": step, "wall_s": time.time() - start, "stop": stop_reason, "best_val": best_val,
+            "run_dir": str(run_dir)}
+
+
+class LossModule(torch.nn.Module):
+    """Routes ``forward(batch, step)`` to ``model.loss`` so DDP's gradient hooks see the call."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.module = model
+
+    def forward(self, batch: dict, step: int) -> dict:
+        return self.module.loss(batch, step)
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, sampler: SegmentSampler, tc, dev: torch.device, n_batches: int = 4) -> dict:
+    """Mean losses over ``n_batches`` repeatable validation batches (the sampler is re-seeded)."""
+    was_training = model.training
+    model.eval()
+    state = sampler.rng.getstate()
+    sampler.rng.seed(1234)
+    totals: dict[str, float] = {}
+    for _ in range(n_batches):
+        batch = {k: v.to(dev) for k, v in sampler.sample(min(tc.batch_size, 16)).items()}
+        for k, v in model.loss(batch, 10**9).items():
+            totals[k] = totals.get(k, 0.0) + float(v) / n_batches
+    sampler.rng.setstate(state)
+    model.train(was_training)
+    return totals
