@@ -30,7 +30,7 @@ app = typer.Typer(
 def _register() -> None:
     from vcconv.cli import data, info  # noqa: F401  (commands register on import)
 
-    for optional in ("convert", "train", "vocoder", "evaluate", "repr"):
+    for optional in ("convert", "batch", "train", "vocoder", "evaluate", "repr", "probe", "report"):
         try:
             __import__(f"vcconv.cli.{optional}")
         except ModuleNotFoundError as err:

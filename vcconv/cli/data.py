@@ -132,3 +132,54 @@ def _fmt_hours(hours: float) -> str:
     if hours * 60 >= 1:
         return f"{hours * 60:.1f} min"
     return f"{hours * 3600:.1f} s"
+
+
+@data_app.command("speakers")
+def speakers_cmd(
+    manifest: Path = typer.Argument(..., help="Manifest TSV."),
+    n_utts: int = typer.Option(10, help="Utterances embedded per speaker (half centroid, half identified)."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Check that a speaker-verification embedding (resemblyzer) tells the corpus speakers apart."""
+    from rich.table import Table
+
+    from vcconv.eval.corpus import speaker_separability
+
+    with progress_callback("embedding") as cb:
+        res = speaker_separability(manifest, n_utts=n_utts, seed=seed, progress=cb)
+    table = Table("speaker", "id acc", "nearest other", "cos", "distinct")
+    for p in res["speakers"]:
+        table.add_row(p["speaker"], f"{p['id_accuracy']:.2f}", p["nearest"], f"{p['nearest_cos']:.3f}",
+                      "yes" if p["distinct"] else "no")
+    console.print(table)
+    console.print(
+        f"{res['n_distinct']} of {res['n_speakers']} speakers distinct (all held-back utterances identified and "
+        f"nearest other centroid cos < 0.85); closed-set id accuracy {res['id_accuracy']:.3f}; "
+        f"same-speaker cos {res['same_speaker_cos']:.3f}, nearest-other centroid cos {res['nearest_other_cos_mean']:.3f}"
+    )
+
+
+@data_app.command("pairs")
+def pairs_cmd(
+    manifest: Path = typer.Argument(..., help="Manifest TSV."),
+    output: Path = typer.Option(..., "-o", help="Pairs CSV to write (columns of 'vcconv eval' / 'vcconv batch --pairs')."),
+    out_dir: Path = typer.Option(..., "--out-dir", help="Where converted outputs will be written."),
+    split: str = typer.Option("test", help="Split whose speakers are paired (test = never seen in training)."),
+    speakers: int = typer.Option(0, help="Use this many speakers (0 = all in the split)."),
+    sentences: int = typer.Option(10, help="Source sentences per speaker."),
+    seed: int = typer.Option(0),
+    force: bool = typer.Option(False, "--force"),
+) -> None:
+    """Build the held-out conversion protocol: every ordered speaker pair x N sentences."""
+    from vcconv.errors import DataError
+    from vcconv.eval.conversion import write_csv
+    from vcconv.eval.corpus import heldout_pairs
+
+    if output.exists() and not force:
+        raise DataError(f"{output}: exists already (use --force to overwrite)")
+    pairs = heldout_pairs(manifest, out_dir, split=split, n_speakers=speakers, n_sentences=sentences, seed=seed)
+    if not pairs:
+        raise DataError(f"{manifest}: fewer than 2 speakers in split '{split}'")
+    write_csv(pairs, output)
+    n_spk = len({p["source_speaker"] for p in pairs})
+    console.print(f"{len(pairs)} pairs ({n_spk} speakers, {n_spk * (n_spk - 1)} ordered pairs x {sentences} sentences) -> {output}")

@@ -1,0 +1,485 @@
+"""Batch conversion: a folder tree (``convert_dir``) or a pairs CSV (``convert_pairs``).
+
+Both build a list of :class:`BatchJob` and hand it to :func:`run_jobs`, which
+
+* removes stale ``.*.part.wav`` temp files left by a killed run in the output folders;
+* skips outputs that exist already (unless ``force``), so a killed run resumes;
+* converts the rest in-process (``workers=1``) or in ``workers`` processes that
+  each load the model once and use ``max(1, cores // workers)`` torch threads;
+* computes each set of reference clips' speaker vector once (per process);
+* reports and skips unusable inputs (:class:`~vcconv.errors.AudioError`), writes
+  ``failures.tsv`` (``path<TAB>problem``) when anything failed;
+* writes every output atomically (temp file + rename, see :func:`vcconv.audio.save_audio`),
+  so ``kill -9`` never leaves a partial file under an output name.
+
+Outputs are 16-bit WAV at the model's sample rate.  Two batches must not share an
+output folder at the same time (each removes the other's temp files at start).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from vcconv.audio import AUDIO_EXTENSIONS, load_audio, log_mel, normalize_loudness, save_audio
+from vcconv.errors import AudioError, DataError, VcconvError
+
+log = logging.getLogger(__name__)
+
+FAILURES_FILE = "failures.tsv"
+PART_GLOB = ".*.part.wav"  # temp names written by vcconv.audio.save_audio
+STAGES = ("load", "features", "model", "vocoder", "write")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One conversion: ``source`` in the voice of ``references`` (averaged) -> ``output``."""
+
+    source: Path
+    references: tuple[Path, ...]
+    output: Path
+
+
+@dataclass
+class BatchSummary:
+    """What a batch did.  ``failures`` holds ``(path, problem)`` pairs, also written to ``failures_file``."""
+
+    total: int = 0
+    converted: int = 0
+    skipped: int = 0  # outputs that existed already
+    failed: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    audio_seconds: float = 0.0  # duration of the outputs written by this run
+    wall_seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    stale_parts_removed: int = 0
+    failures_file: Path | None = None
+    workers: int = 1
+    threads: int = 1
+
+    @property
+    def rtf(self) -> float:
+        """Wall seconds per second of converted audio (``nan`` when nothing was converted)."""
+        return self.wall_seconds / self.audio_seconds if self.audio_seconds > 0 else float("nan")
+
+
+# ----------------------------------------------------------------------- planning
+
+
+def _resolve(p: Path) -> Path:
+    return Path(os.path.abspath(Path(p).expanduser())).resolve()
+
+
+def find_audio(in_dir: str | Path, exclude: Sequence[str | Path] = ()) -> list[Path]:
+    """Audio files under ``in_dir`` (recursive, sorted).
+
+    Hidden files and folders (names starting with ``.``, e.g. temp files) and the
+    ``exclude`` folders (an output folder nested in the input) are left out.
+    """
+    root = Path(in_dir)
+    skip = {_resolve(Path(e)) for e in exclude}
+    found = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and _resolve(here / d) not in skip)
+        for name in files:
+            if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS:
+                found.append(here / name)
+    return sorted(found)
+
+
+def plan_dir(in_dir: str | Path, references: Sequence[str | Path] | str | Path, out_dir: str | Path) -> list[BatchJob]:
+    """Jobs for every audio file under ``in_dir``: ``out_dir/<same relative path>.wav``.
+
+    Raises :class:`VcconvError` when ``out_dir`` is ``in_dir`` (outputs would be taken as
+    inputs by the next run) or when any output would overwrite a source or reference.
+    ``out_dir`` nested inside ``in_dir`` is allowed: it is left out of the scan.
+    """
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    refs = _as_refs(references)
+    if not in_dir.exists():
+        raise DataError(f"{in_dir}: input folder not found")
+    if not in_dir.is_dir():
+        raise DataError(f"{in_dir}: not a folder (use 'vcconv convert' for one file)")
+    if _resolve(out_dir) == _resolve(in_dir):
+        raise VcconvError(
+            f"{out_dir}: output folder is the input folder; converted files would be read as inputs "
+            "by the next run. Choose another -o folder"
+        )
+    if out_dir.exists() and not out_dir.is_dir():
+        raise VcconvError(f"{out_dir}: exists and is not a folder")
+    sources = find_audio(in_dir, exclude=[out_dir])
+    if not sources:
+        raise DataError(f"{in_dir}: no audio files found ({', '.join(AUDIO_EXTENSIONS)})")
+    jobs = [BatchJob(s, refs, (out_dir / s.relative_to(in_dir)).with_suffix(".wav")) for s in sources]
+    first: dict[Path, Path] = {}
+    for job in jobs:
+        other = first.setdefault(job.output, job.source)
+        if other != job.source:
+            raise VcconvError(f"{other} and {job.source} would both be written to {job.output}; rename one of them")
+    _check_no_overwrite(jobs)
+    return jobs
+
+
+def read_pairs(pairs_csv: str | Path) -> list[BatchJob]:
+    """Jobs from a CSV with columns ``source,target,output`` (a header row).
+
+    Relative paths are resolved against the CSV's folder; ``target`` may list several
+    reference clips separated by ``;``.  Outputs must end in ``.wav`` and be unique.
+    """
+    pairs_csv = Path(pairs_csv)
+    if not pairs_csv.is_file():
+        raise DataError(f"{pairs_csv}: pairs CSV not found")
+    base = pairs_csv.parent
+    try:
+        with open(pairs_csv, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise DataError(f"{pairs_csv}: cannot read ({err})") from None
+    missing = [c for c in ("source", "target", "output") if c not in header]
+    if missing:
+        raise DataError(f"{pairs_csv}: needs a header row with columns source,target,output (missing: {', '.join(missing)})")
+
+    def path(text: str) -> Path:
+        p = Path(text.strip()).expanduser()
+        return p if p.is_absolute() else base / p
+
+    jobs, lines = [], []
+    for line, row in enumerate(rows, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if isinstance(v, str)}
+        if not any(row.values()):
+            continue
+        empty = [c for c in ("source", "target", "output") if not row.get(c)]
+        if empty:
+            raise DataError(f"{pairs_csv}:{line}: empty {', '.join(empty)}")
+        refs = tuple(path(t) for t in row["target"].split(";") if t.strip())
+        out = path(row["output"])
+        if out.suffix.lower() != ".wav":
+            raise DataError(f"{pairs_csv}:{line}: output '{row['output']}' must end in .wav (outputs are WAV files)")
+        jobs.append(BatchJob(path(row["source"]), refs, out))
+        lines.append(line)
+    if not jobs:
+        raise DataError(f"{pairs_csv}: no rows")
+    seen: dict[Path, int] = {}
+    for line, job in zip(lines, jobs):
+        key = _resolve(job.output)
+        if key in seen:
+            raise DataError(f"{pairs_csv}: lines {seen[key]} and {line} write the same output {job.output}")
+        seen[key] = line
+    _check_no_overwrite(jobs)
+    return jobs
+
+
+def _as_refs(references: Sequence[str | Path] | str | Path) -> tuple[Path, ...]:
+    refs = (references,) if isinstance(references, (str, Path)) else tuple(references)
+    if not refs:
+        raise VcconvError("at least one --target reference clip is needed")
+    return tuple(Path(r) for r in refs)
+
+
+def _check_no_overwrite(jobs: list[BatchJob]) -> None:
+    inputs = {_resolve(j.source) for j in jobs} | {_resolve(r) for j in jobs for r in j.references}
+    for job in jobs:
+        if _resolve(job.output) in inputs:
+            raise VcconvError(f"{job.output}: refusing to write over an input file (source or reference)")
+
+
+def clean_stale_parts(folders: Sequence[str | Path], recursive: bool = True) -> int:
+    """Delete ``.*.part.wav`` temp files (left by a killed run) in ``folders``.  Returns how many."""
+    n = 0
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            continue
+        for p in folder.rglob(PART_GLOB) if recursive else folder.glob(PART_GLOB):
+            try:
+                p.unlink()
+                n += 1
+            except FileNotFoundError:
+                pass
+    if n:
+        log.info("removed %d stale temp file(s) of an interrupted run", n)
+    return n
+
+
+# --------------------------------------------------------------------- converting
+
+
+class _Worker:
+    """A loaded :class:`~vcconv.convert.Converter` plus a cache of speaker vectors."""
+
+    def __init__(self, model, vocoder, device):
+        from vcconv.convert import Converter
+
+        self.conv = Converter(model, vocoder, device)
+        self.speakers: dict[tuple[str, ...], torch.Tensor | AudioError] = {}
+
+    def speaker(self, refs: tuple[Path, ...]) -> torch.Tensor:
+        key = tuple(str(_resolve(r)) for r in refs)
+        if key not in self.speakers:
+            try:
+                self.speakers[key] = self.conv.speaker_vector(list(refs))
+            except AudioError as err:  # remembered: every job with this reference fails the same way
+                self.speakers[key] = err
+        spk = self.speakers[key]
+        if isinstance(spk, AudioError):
+            raise spk
+        return spk
+
+    @torch.no_grad()
+    def run(self, job: BatchJob, force: bool) -> dict:
+        """Convert one job.  Returns ``{"ok", "error", "seconds", "timings"}``; never raises for bad input."""
+        conv = self.conv
+        timings = dict.fromkeys(STAGES, 0.0)
+        t0 = time.perf_counter()
+        try:
+            spk = self.speaker(job.references)
+        except AudioError as err:
+            return {"ok": False, "error": (str(job.source), f"reference clip {err.path}: {err.problem}"),
+                    "seconds": 0.0, "timings": timings}
+        try:
+            wav = normalize_loudness(load_audio(job.source, conv.audio.sample_rate), conv.audio.target_dbfs)
+            t1 = time.perf_counter()
+            mel = log_mel(torch.from_numpy(wav).to(conv.device), conv.audio)
+            t2 = time.perf_counter()
+            converted = conv.convert_mel(mel, spk)
+            t3 = time.perf_counter()
+            out = normalize_loudness(conv.vocode(converted), conv.audio.target_dbfs)
+            t4 = time.perf_counter()
+            save_audio(job.output, out, conv.audio.sample_rate, overwrite=force)
+            t5 = time.perf_counter()
+        except AudioError as err:
+            return {"ok": False, "error": (err.path, err.problem), "seconds": 0.0, "timings": timings}
+        except VcconvError as err:
+            return {"ok": False, "error": (str(job.source), str(err)), "seconds": 0.0, "timings": timings}
+        except Exception as err:  # noqa: BLE001 - one odd file must not stop a batch of thousands
+            log.warning("%s: unexpected error", job.source, exc_info=True)
+            return {"ok": False, "error": (str(job.source), f"unexpected error ({type(err).__name__}: {err})"),
+                    "seconds": 0.0, "timings": timings}
+        timings.update(load=t1 - t0, features=t2 - t1, model=t3 - t2, vocoder=t4 - t3, write=t5 - t4)
+        return {"ok": True, "error": None, "seconds": len(out) / conv.audio.sample_rate, "timings": timings}
+
+
+# state of a worker process (one per process, set by _init_process)
+_PROCESS: dict = {}
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker when the batch process dies (e.g. ``kill -9``)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
+def _init_process(model, vocoder, device, threads: int) -> None:
+    _die_with_parent()
+    torch.set_num_threads(threads)
+    try:
+        _PROCESS["worker"] = _Worker(model, vocoder, device)
+    except VcconvError as err:
+        _PROCESS["fatal"] = str(err)
+
+
+def _run_in_process(job: BatchJob, force: bool) -> dict:
+    if "fatal" in _PROCESS:
+        return {"fatal": _PROCESS["fatal"]}
+    return _PROCESS["worker"].run(job, force)
+
+
+def run_jobs(
+    jobs: list[BatchJob],
+    *,
+    model: str | Path | None = None,
+    vocoder: str | None = None,
+    device: str | None = None,
+    force: bool = False,
+    workers: int = 1,
+    threads: int = 0,
+    progress: Progress | None = None,
+    failures_file: str | Path | None = None,
+    clean_folders: Sequence[str | Path] = (),
+) -> BatchSummary:
+    """Run ``jobs`` (see the module docstring).  ``threads=0``: ``max(1, cores // workers)``.
+
+    ``progress(done, total)`` is called as jobs finish (skipped ones count as done).
+    ``failures_file`` is written when anything failed, and removed when nothing did.
+    """
+    from vcconv.convert import resolve_model_path
+    from vcconv.train import cpu_threads
+
+    start = time.perf_counter()
+    model = resolve_model_path(model).resolve()  # a missing model fails here, before any worker starts
+    workers = max(1, int(workers))
+    n_threads = cpu_threads(threads, world_size=1 if threads else workers)
+    summary = BatchSummary(total=len(jobs), workers=workers, threads=n_threads)
+    summary.stale_parts_removed = clean_stale_parts(clean_folders)
+
+    todo = []
+    for job in jobs:
+        if job.output.exists() and not force:
+            summary.skipped += 1
+        else:
+            todo.append(job)
+    done = summary.skipped
+    if progress:
+        progress(done, len(jobs))
+
+    def record(job: BatchJob, res: dict) -> None:
+        nonlocal done
+        done += 1
+        if res["ok"]:
+            summary.converted += 1
+            summary.audio_seconds += res["seconds"]
+            for k, v in res["timings"].items():
+                summary.stage_seconds[k] += v
+        else:
+            summary.failed += 1
+            summary.failures.append(res["error"])
+            log.info("%s: %s", *res["error"])
+        if progress:
+            progress(done, len(jobs))
+
+    if todo and (workers == 1 or len(todo) == 1):
+        previous = torch.get_num_threads()
+        torch.set_num_threads(n_threads)
+        try:
+            worker = _Worker(model, vocoder, device)
+            for job in todo:
+                record(job, worker.run(job, force))
+        finally:
+            torch.set_num_threads(previous)
+    elif todo:
+        _run_pool(todo, workers, (model, vocoder, device, n_threads), force, record)
+
+    summary.failures.sort()
+    if failures_file is not None:
+        summary.failures_file = _write_failures(Path(failures_file), summary.failures)
+    summary.wall_seconds = time.perf_counter() - start
+    return summary
+
+
+def _run_pool(todo: list[BatchJob], workers: int, init_args: tuple, force: bool, record) -> None:
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    from vcconv.errors import ModelError
+
+    # spawn: fresh interpreters (no forked torch thread pools); at most 2 jobs queued per worker
+    # so a Ctrl-C or a fatal error stops quickly.
+    ex = ProcessPoolExecutor(min(workers, len(todo)), mp_context=mp.get_context("spawn"),
+                             initializer=_init_process, initargs=init_args)
+    pending: dict = {}
+    queue = iter(todo)
+    try:
+        while True:
+            while len(pending) < 2 * workers:
+                job = next(queue, None)
+                if job is None:
+                    break
+                pending[ex.submit(_run_in_process, job, force)] = job
+            if not pending:
+                break
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                job = pending.pop(fut)
+                try:
+                    res = fut.result()
+                except BrokenProcessPool:
+                    raise VcconvError("a worker process died (out of memory?); run again to resume, "
+                                      "perhaps with fewer --workers") from None
+                if "fatal" in res:
+                    raise ModelError(res["fatal"])
+                record(job, res)
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def _write_failures(path: Path, failures: list[tuple[str, str]]) -> Path | None:
+    if not failures:
+        if path.exists():
+            path.unlink()
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("path\tproblem\n")
+        for p, problem in failures:
+            f.write(f"{p}\t{' '.join(problem.split())}\n")
+    os.replace(tmp, path)
+    return path
+
+
+# ---------------------------------------------------------------------- the API
+
+
+def convert_dir(
+    in_dir: str | Path,
+    references: Sequence[str | Path] | str | Path,
+    out_dir: str | Path,
+    *,
+    model: str | Path | None = None,
+    vocoder: str | None = None,
+    device: str | None = None,
+    force: bool = False,
+    workers: int = 1,
+    threads: int = 0,
+    progress: Progress | None = None,
+) -> BatchSummary:
+    """Convert every audio file under ``in_dir`` to the voice of ``references``.
+
+    Outputs mirror the input tree: ``in_dir/a/b.flac`` -> ``out_dir/a/b.wav``.  Existing
+    outputs are kept (``force=True`` redoes them).  Unusable references raise
+    :class:`AudioError` before anything is converted; unusable sources are reported
+    in the summary and ``out_dir/failures.tsv``.
+    """
+    jobs = plan_dir(in_dir, references, out_dir)
+    for ref in jobs[0].references:  # fail early: a bad reference would fail every file
+        load_audio(ref, None)
+    return run_jobs(jobs, model=model, vocoder=vocoder, device=device, force=force, workers=workers,
+                    threads=threads, progress=progress, failures_file=Path(out_dir) / FAILURES_FILE,
+                    clean_folders=[out_dir])
+
+
+def convert_pairs(
+    pairs_csv: str | Path,
+    *,
+    model: str | Path | None = None,
+    vocoder: str | None = None,
+    device: str | None = None,
+    force: bool = False,
+    workers: int = 1,
+    threads: int = 0,
+    progress: Progress | None = None,
+) -> BatchSummary:
+    """Convert the rows of a ``source,target,output`` CSV (see :func:`read_pairs`).
+
+    Failures are written to ``<csv name>.failures.tsv`` beside the CSV; a row whose
+    reference clip is unusable fails alone.
+    """
+    pairs_csv = Path(pairs_csv)
+    jobs = read_pairs(pairs_csv)
+    # temp files sit next to their outputs: clean those folders only (not recursively)
+    removed = clean_stale_parts(sorted({j.output.parent for j in jobs}), recursive=False)
+    summary = run_jobs(jobs, model=model, vocoder=vocoder, device=device, force=force, workers=workers,
+                       threads=threads, progress=progress,
+                       failures_file=pairs_csv.with_name(f"{pairs_csv.stem}.{FAILURES_FILE}"))
+    summary.stale_parts_removed = removed
+    return summary

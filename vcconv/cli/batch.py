@@ -1,0 +1,90 @@
+"""`vcconv batch`: convert a folder tree, or the rows of a pairs CSV, resumably."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from vcconv.cli import app, console
+from vcconv.cli.progress import progress_callback
+
+MAX_FAILURES_SHOWN = 10
+
+
+@app.command("batch")
+def batch_cmd(
+    in_dir: Optional[Path] = typer.Argument(None, help="Folder of source audio (searched recursively)."),
+    target: Optional[list[Path]] = typer.Option(None, "--target", "-t", help="Reference clip of the target voice (repeat to average)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output folder; mirrors the input tree, .wav names."),
+    pairs: Optional[Path] = typer.Option(None, "--pairs", help="CSV with columns source,target,output (instead of IN_DIR)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name in pretrained/ or a .safetensors / run dir."),
+    vocoder: Optional[str] = typer.Option(None, "--vocoder", help="griffinlim, griffinlim:N, or a vocoder name."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda (default: CUDA if present)."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Processes, each with its own model and cores/N threads."),
+    threads: int = typer.Option(0, "--threads", min=0, help="Torch threads per worker (0: cores // workers). "
+                                "Use 1 when other jobs keep the cores busy."),
+    force: bool = typer.Option(False, "--force", help="Redo outputs that exist already (default: skip them, i.e. resume)."),
+) -> None:
+    """Convert many files: IN_DIR --target REF -o OUT_DIR, or --pairs pairs.csv.
+
+    Existing outputs are skipped, so re-running after an interruption resumes.
+    Unusable inputs are reported, listed in failures.tsv and skipped.
+    Exit code: 0 when every file was converted or skipped, 1 when some failed,
+    2 for a usage error (nothing converted).
+    """
+    from vcconv.batch import convert_dir, convert_pairs
+    from vcconv.errors import VcconvError
+
+    if pairs is not None:
+        if in_dir is not None or target or output is not None:
+            raise VcconvError("use either --pairs CSV or IN_DIR --target REF -o OUT_DIR, not both")
+        run = lambda cb: convert_pairs(pairs, model=model, vocoder=vocoder, device=device,  # noqa: E731
+                                       force=force, workers=workers, threads=threads, progress=cb)
+        what = str(pairs)
+    else:
+        if in_dir is None:
+            raise VcconvError("give IN_DIR --target REF -o OUT_DIR, or --pairs CSV (see 'vcconv batch --help')")
+        if not target:
+            raise VcconvError("--target REF is required with IN_DIR (the voice to convert to)")
+        if output is None:
+            raise VcconvError("-o OUT_DIR is required with IN_DIR")
+        run = lambda cb: convert_dir(in_dir, target, output, model=model, vocoder=vocoder, device=device,  # noqa: E731
+                                     force=force, workers=workers, threads=threads, progress=cb)
+        what = f"{in_dir} -> {output}"
+    with progress_callback("converting") as cb:
+        summary = run(cb)
+    _print_summary(summary, what)
+    if summary.failed:
+        sys.exit(1)
+
+
+def _print_summary(s, what: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"vcconv batch: {what}", show_header=True, title_justify="left")
+    table.add_column("converted", justify="right")
+    table.add_column("skipped (existing)", justify="right")
+    table.add_column("failed", justify="right")
+    table.add_column("audio out", justify="right")
+    table.add_column("wall time", justify="right")
+    table.add_column("RTF", justify="right")
+    rtf = "-" if math.isnan(s.rtf) else f"{s.rtf:.3f}"
+    table.add_row(str(s.converted), str(s.skipped), f"[red]{s.failed}[/]" if s.failed else "0",
+                  f"{s.audio_seconds:.1f} s", f"{s.wall_seconds:.1f} s", rtf)
+    console.print(table)
+    if s.converted:
+        per = ", ".join(f"{k} {v / s.audio_seconds:.3f}" for k, v in s.stage_seconds.items())
+        console.print(f"RTF by stage (s per audio s, summed over {s.workers} worker(s) x {s.threads} thread(s)): {per}",
+                      highlight=False)
+    if s.stale_parts_removed:
+        console.print(f"removed {s.stale_parts_removed} temp file(s) left by an interrupted run", highlight=False)
+    if s.failures:
+        for path, problem in s.failures[:MAX_FAILURES_SHOWN]:
+            console.print(f"[red]failed[/] {path}: {problem}", highlight=False, soft_wrap=True)
+        more = len(s.failures) - MAX_FAILURES_SHOWN
+        tail = f" ({more} more)" if more > 0 else ""
+        console.print(f"{s.failed} file(s) failed{tail}; list in {s.failures_file}", highlight=False, soft_wrap=True)

@@ -1,0 +1,558 @@
+"""Small neural vocoders (log-mel -> waveform) that train and run on a CPU.
+
+Two families, both working at the frame rate of the front end (hop 256 at
+16 kHz: 62.5 frames/s) and leaving the sample rate to an inverse STFT, which is
+what keeps them cheap (a HiFi-GAN upsampling stack costs ~100x more per second):
+
+* ``istft`` (:class:`ISTFTVocoder`, after Vocos, Siuzdenko et al. 2023): a
+  ConvNeXt-1D backbone predicts, per frame and FFT bin, a log-magnitude and a
+  phase given as the angle ``atan2(b, a)`` of two outputs (used as
+  ``(cos, sin) = (a, b) / |(a, b)|``); ``torch.istft`` makes the waveform.
+* ``hnf`` (:class:`HNFVocoder`, harmonic-plus-noise / source-filter, in the
+  spirit of DDSP and NSF): an F0-driven band-limited pulse train (all harmonics
+  up to Nyquist, unit amplitude) and white noise are each shaped, in the STFT
+  domain, by a per-frame magnitude envelope the backbone predicts; the phase of
+  voiced sound therefore comes from the oscillator and is coherent by
+  construction.  F0 comes from a small classification head on the mel (so the
+  vocoder needs nothing but a mel), or is given explicitly (``f0=``): an
+  extracted track, or one moved with :mod:`vcconv.pitch` to change the pitch.
+
+Both predict log-magnitudes as a correction of the pseudo-inverse of the mel
+filter bank (``log(pinv(M) exp(mel))``), which gives a usable output from the
+first step.  Both are trained without a discriminator by
+:func:`reconstruction_losses` (multi-resolution STFT: spectral convergence +
+log-magnitude L1, plus log-mel L1); see :mod:`vcconv.vocoder.train`.
+
+Released weights are ``.safetensors`` with metadata ``kind = "vocoder-<arch>"``
+and ``config`` (a :class:`vcconv.config.RunConfig` whose ``model`` dict holds
+the architecture config); :func:`load_neural_vocoder` rebuilds the model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vcconv.audio import AudioConfig, log_mel, mel_filterbank
+from vcconv.config import RunConfig, dataclass_from_dict
+from vcconv.errors import ConfigError, ModelError
+
+KIND_PREFIX = "vocoder-"
+LOG_EPS = 1e-5
+MAX_LOG_MAG = math.log(1e3)
+
+
+# --------------------------------------------------------------------- configs
+
+
+@dataclass
+class ISTFTConfig:
+    """Architecture of :class:`ISTFTVocoder`."""
+
+    dim: int = 192  # backbone channels
+    hidden: int = 576  # ConvNeXt pointwise expansion
+    layers: int = 6
+    kernel: int = 7
+    mel_prior: bool = True  # predict log-magnitude as a correction of log(pinv(mel))
+    # loss weights
+    w_mel: float = 1.0
+    w_stft: float = 1.0
+
+
+@dataclass
+class HNFConfig:
+    """Architecture of :class:`HNFVocoder`."""
+
+    dim: int = 192
+    hidden: int = 576
+    layers: int = 6
+    kernel: int = 7
+    mel_prior: bool = True
+    f0_min: float = 50.0
+    f0_max: float = 600.0
+    f0_bins: int = 180  # log-spaced classes between f0_min and f0_max (~24 cents each)
+    f0_sigma_bins: float = 1.0  # width of the Gaussian soft target
+    voiced_threshold: float = 0.5
+    nyquist_margin: float = 0.95  # harmonics above margin * sr/2 are dropped (no aliasing)
+    min_phase: bool = True  # give the harmonic envelope its minimum phase (causal, speech-like pulses)
+    # loss weights
+    w_mel: float = 1.0
+    w_stft: float = 1.0
+    w_f0: float = 0.2
+    w_vuv: float = 0.2
+
+
+ARCH_CONFIGS = {"istft": ISTFTConfig, "hnf": HNFConfig}
+
+
+# ---------------------------------------------------------------------- layers
+
+
+class ConvNeXtBlock(nn.Module):
+    """Depthwise conv -> LayerNorm -> pointwise MLP, with layer scale and a residual.  ``(B, C, T) -> (B, C, T)``."""
+
+    def __init__(self, dim: int, hidden: int, kernel: int = 7, layer_scale: float = 0.1):
+        super().__init__()
+        self.dwconv = nn.Conv1d(dim, dim, kernel, padding=kernel // 2, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pw1 = nn.Linear(dim, hidden)
+        self.pw2 = nn.Linear(hidden, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), layer_scale))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dwconv(x).transpose(1, 2)  # (B, T, C)
+        y = self.pw2(F.gelu(self.pw1(self.norm(y))))
+        return x + (self.gamma * y).transpose(1, 2)
+
+
+class Backbone(nn.Module):
+    """Normalised log-mel -> frame features.  ``(B, n_mels, T) -> (B, dim, T)``."""
+
+    def __init__(self, n_mels: int, dim: int, hidden: int, layers: int, kernel: int):
+        super().__init__()
+        self.embed = nn.Conv1d(n_mels, dim, kernel, padding=kernel // 2)
+        self.norm_in = nn.LayerNorm(dim, eps=1e-6)
+        self.blocks = nn.ModuleList(ConvNeXtBlock(dim, hidden, kernel, 1.0 / max(1, layers)) for _ in range(layers))
+        self.norm_out = nn.LayerNorm(dim, eps=1e-6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm_in(self.embed(x).transpose(1, 2)).transpose(1, 2)
+        for block in self.blocks:
+            x = block(x)
+        return self.norm_out(x.transpose(1, 2)).transpose(1, 2)
+
+
+# ---------------------------------------------------------------------- losses
+
+
+def _stft(wav: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """Magnitude STFT with a Hann window.  ``(B, N) -> (B, n_fft // 2 + 1, frames)``."""
+    window = torch.hann_window(n_fft, device=wav.device, dtype=wav.dtype)
+    spec = torch.stft(wav, n_fft, hop, n_fft, window, center=True, pad_mode="reflect", return_complex=True)
+    return torch.sqrt(torch.clamp(spec.real**2 + spec.imag**2, min=1e-10))
+
+
+STFT_RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))
+
+
+def multi_resolution_stft_loss(pred: torch.Tensor, target: torch.Tensor,
+                               resolutions=STFT_RESOLUTIONS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spectral convergence and log-magnitude L1, averaged over STFT resolutions.
+
+    Args:
+        pred, target: ``(B, N)`` waveforms.
+    Returns:
+        ``(sc, logmag)`` scalars.
+    """
+    sc, lm = 0.0, 0.0
+    for n_fft, hop in resolutions:
+        p, t = _stft(pred, n_fft, hop), _stft(target, n_fft, hop)
+        sc = sc + torch.linalg.norm(t - p) / torch.linalg.norm(t).clamp(min=1e-8)
+        lm = lm + F.l1_loss(torch.log(p + LOG_EPS), torch.log(t + LOG_EPS))
+    n = len(resolutions)
+    return sc / n, lm / n
+
+
+def reconstruction_losses(pred: torch.Tensor, target: torch.Tensor, audio: AudioConfig,
+                          w_mel: float = 1.0, w_stft: float = 1.0) -> dict[str, torch.Tensor]:
+    """``{"total", "mel", "sc", "logmag"}`` for ``(B, N)`` predicted and target waveforms.
+
+    ``mel`` is the L1 distance of natural-log mels (the front end's own
+    :func:`~vcconv.audio.log_mel`); ``total = w_stft * (sc + logmag) + w_mel * mel``.
+    """
+    n = min(pred.shape[-1], target.shape[-1])
+    pred, target = pred[..., :n], target[..., :n]
+    sc, lm = multi_resolution_stft_loss(pred, target)
+    mel = F.l1_loss(log_mel(pred, audio), log_mel(target, audio))
+    return {"total": w_stft * (sc + lm) + w_mel * mel, "mel": mel, "sc": sc, "logmag": lm}
+
+
+# ---------------------------------------------------------------------- models
+
+
+class _MelVocoder(nn.Module):
+    """Shared parts: mel normalisation buffers, backbone, the mel-prior magnitude and iSTFT."""
+
+    arch = ""
+    config_class: type = ISTFTConfig
+
+    def __init__(self, cfg, audio: AudioConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.audio = audio
+        self.n_freq = audio.n_fft // 2 + 1
+        self.register_buffer("mel_mean", torch.zeros(audio.n_mels))
+        self.register_buffer("mel_std", torch.ones(audio.n_mels))
+        self.register_buffer("window", torch.hann_window(audio.win_length), persistent=False)
+        fb = mel_filterbank(audio)
+        self.register_buffer("mel_pinv", torch.linalg.pinv(fb), persistent=False)  # (F, n_mels)
+        self.backbone = Backbone(audio.n_mels, cfg.dim, cfg.hidden, cfg.layers, cfg.kernel)
+
+    @property
+    def kind(self) -> str:
+        return KIND_PREFIX + self.arch
+
+    def set_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Per-bin log-mel mean and std ``(n_mels,)`` of the training data."""
+        self.mel_mean.copy_(mean.to(self.mel_mean))
+        self.mel_std.copy_(std.clamp(min=1e-3).to(self.mel_std))
+
+    def features(self, mel: torch.Tensor) -> torch.Tensor:
+        """``(B, n_mels, T)`` log-mel -> ``(B, dim, T)``."""
+        x = (mel - self.mel_mean[:, None]) / self.mel_std[:, None]
+        return self.backbone(x)
+
+    def prior_log_magnitude(self, mel: torch.Tensor) -> torch.Tensor:
+        """``log(pinv(M) exp(mel))``, floored: ``(B, n_mels, T) -> (B, F, T)``."""
+        if not self.cfg.mel_prior:
+            return torch.zeros(mel.shape[0], self.n_freq, mel.shape[-1], device=mel.device, dtype=mel.dtype)
+        lin = torch.matmul(self.mel_pinv, torch.exp(mel))
+        return torch.log(torch.clamp(lin, min=LOG_EPS))
+
+    def istft(self, spec: torch.Tensor) -> torch.Tensor:
+        """``(B, F, T)`` complex -> ``(B, (T - 1) * hop)``."""
+        a = self.audio
+        length = (spec.shape[-1] - 1) * a.hop_length
+        return torch.istft(spec, a.n_fft, a.hop_length, a.win_length, self.window, center=True, length=length)
+
+    def stft(self, wav: torch.Tensor) -> torch.Tensor:
+        """``(B, N) -> (B, F, N // hop + 1)`` complex (the same framing as the front end)."""
+        a = self.audio
+        return torch.stft(wav, a.n_fft, a.hop_length, a.win_length, self.window, center=True,
+                          pad_mode="reflect", return_complex=True)
+
+    def param_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+class ISTFTVocoder(_MelVocoder):
+    """Vocos-style vocoder: ConvNeXt backbone -> per-bin log-magnitude and phase -> iSTFT."""
+
+    arch = "istft"
+    config_class = ISTFTConfig
+
+    def __init__(self, cfg: ISTFTConfig, audio: AudioConfig):
+        super().__init__(cfg, audio)
+        self.head = nn.Conv1d(cfg.dim, 3 * self.n_freq, 1)
+        with torch.no_grad():
+            self.head.weight[: self.n_freq].mul_(0.1)
+            self.head.bias[: self.n_freq].zero_()
+
+    def spectrum(self, mel: torch.Tensor) -> torch.Tensor:
+        """``(B, n_mels, T)`` -> complex STFT ``(B, F, T)``."""
+        h = self.head(self.features(mel))
+        logmag, a, b = h.split(self.n_freq, dim=1)
+        mag = torch.exp(torch.clamp(logmag + self.prior_log_magnitude(mel), max=MAX_LOG_MAG))
+        r = torch.sqrt(a * a + b * b + 1e-9)  # phase = atan2(b, a): (cos, sin) = (a, b) / r
+        return torch.complex(mag * a / r, mag * b / r)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """``(B, n_mels, T)`` or ``(n_mels, T)`` log-mel -> waveform ``(B, N)`` / ``(N,)``, ``N = (T - 1) * hop``."""
+        squeeze = mel.dim() == 2
+        mel = mel[None] if squeeze else mel
+        wav = self.istft(self.spectrum(mel.float()))
+        return wav[0] if squeeze else wav
+
+    def loss(self, batch: dict, step: int = 0) -> dict[str, torch.Tensor]:
+        """``batch["wav"]``: ``(B, N)`` with N a multiple of hop.  Returns losses with a ``"total"``."""
+        wav = batch["wav"]
+        mel = log_mel(wav, self.audio)
+        pred = self(mel)
+        return reconstruction_losses(pred, wav, self.audio, self.cfg.w_mel, self.cfg.w_stft)
+
+
+class HNFVocoder(_MelVocoder):
+    """Harmonic-plus-noise source-filter vocoder driven by F0 (predicted from the mel, or given)."""
+
+    arch = "hnf"
+    config_class = HNFConfig
+
+    def __init__(self, cfg: HNFConfig, audio: AudioConfig):
+        super().__init__(cfg, audio)
+        self.env_head = nn.Conv1d(cfg.dim, 2 * self.n_freq, 1)
+        self.f0_head = nn.Conv1d(cfg.dim, cfg.f0_bins + 1, 1)
+        with torch.no_grad():
+            self.env_head.weight.mul_(0.1)
+            self.env_head.bias.zero_()
+            self.env_head.bias[self.n_freq:].fill_(-1.0)  # start mostly harmonic
+        lo, hi = math.log(cfg.f0_min), math.log(cfg.f0_max)
+        self.register_buffer("bin_log_f0", torch.linspace(lo, hi, cfg.f0_bins), persistent=False)
+
+    # ---- F0 head
+    def f0_logits(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, dim, T)`` -> class logits ``(B, f0_bins, T)`` and voiced logit ``(B, T)``."""
+        h = self.f0_head(feats)
+        return h[:, :-1], h[:, -1]
+
+    def decode_f0(self, logits: torch.Tensor, voiced_logit: torch.Tensor) -> torch.Tensor:
+        """Local weighted mean of log-F0 around the best class; 0 where unvoiced.  -> ``(B, T)`` Hz."""
+        prob = torch.softmax(logits.float(), dim=1)
+        best = prob.argmax(dim=1, keepdim=True)  # (B, 1, T)
+        idx = torch.arange(logits.shape[1], device=logits.device)[None, :, None]
+        near = (idx - best).abs() <= 4
+        w = prob * near
+        log_f0 = (w * self.bin_log_f0[None, :, None]).sum(1) / w.sum(1).clamp(min=1e-8)
+        voiced = torch.sigmoid(voiced_logit) > self.cfg.voiced_threshold
+        return torch.where(voiced, torch.exp(log_f0), torch.zeros_like(log_f0))
+
+    def predict_f0(self, mel: torch.Tensor) -> torch.Tensor:
+        """``(B, n_mels, T)`` log-mel -> ``(B, T)`` F0 in Hz (0 = unvoiced)."""
+        return self.decode_f0(*self.f0_logits(self.features(mel.float())))
+
+    # ---- sources
+    def harmonic_source(self, f0: torch.Tensor, phase0: torch.Tensor | None = None) -> torch.Tensor:
+        """Band-limited pulse train: the sum of every harmonic below the Nyquist margin, unit amplitude each.
+
+        ``sum_{k=1..K} cos(k phi) = sin((K + 1/2) phi) / (2 sin(phi / 2)) - 1/2`` with
+        ``K = floor(margin * sr / 2 / f0)`` per sample.  Scaled so each harmonic's
+        STFT peak is ~1.  F0 is interpolated (log domain) through unvoiced gaps to
+        keep the phase continuous, then the voiced mask (linearly interpolated) gates it.
+
+        Args:
+            f0: ``(B, T)`` Hz, 0 = unvoiced.
+        Returns:
+            ``(B, (T - 1) * hop)``.
+        """
+        a = self.audio
+        B, T = f0.shape
+        n = (T - 1) * a.hop_length
+        f0 = f0.double()
+        voiced = (f0 > 0).double()
+        log_f = torch.where(f0 > 0, torch.log(f0.clamp(min=1.0)), torch.zeros_like(f0))
+        filled = _fill_gaps(log_f, f0 > 0)  # (B, T), 0 where a row has no voiced frame at all
+        up = lambda x: F.interpolate(x[:, None], size=n + 1, mode="linear", align_corners=True)[:, 0, :n]  # noqa: E731
+        has_voice = (f0 > 0).any(dim=1, keepdim=True)
+        f_s = torch.where(has_voice, torch.exp(up(filled)), torch.zeros(B, n, dtype=f0.dtype, device=f0.device))
+        v_s = up(voiced)
+        phi = torch.cumsum(2 * math.pi * f_s / a.sample_rate, dim=1)
+        if phase0 is not None:
+            phi = phi + phase0.double()[:, None]
+        phi = torch.remainder(phi + math.pi, 2 * math.pi) - math.pi  # (-pi, pi]
+        k = torch.floor(self.cfg.nyquist_margin * a.sample_rate / 2 / f_s.clamp(min=1.0)).clamp(min=1.0)
+        half = torch.sin(phi / 2)
+        small = half.abs() < 1e-6
+        dirichlet = torch.sin((k + 0.5) * phi) / (2 * torch.where(small, torch.ones_like(half), half)) - 0.5
+        pulses = torch.where(small, k, dirichlet)
+        scale = 2.0 / self.window.sum().double()
+        return (pulses * v_s * scale).to(torch.float32)
+
+    def noise_spectrum(self, shape: tuple[int, int, int], device, seed: int | None) -> torch.Tensor:
+        """Complex white noise in the STFT domain, ``E|N|^2 = 1``: ``(B, F, T)``."""
+        if seed is None:
+            re, im = torch.randn(shape, device=device), torch.randn(shape, device=device)
+        else:
+            g = torch.Generator(device="cpu").manual_seed(seed)
+            re, im = torch.randn(shape, generator=g).to(device), torch.randn(shape, generator=g).to(device)
+        return torch.complex(re, im) * (0.5**0.5)
+
+    def synthesize(self, mel: torch.Tensor, f0: torch.Tensor | None = None, seed: int | None = 0,
+                   feats: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, n_mels, T)`` -> waveform ``(B, (T - 1) * hop)`` and the F0 used ``(B, T)``."""
+        mel = mel.float()
+        feats = self.features(mel) if feats is None else feats
+        if f0 is None:
+            with torch.no_grad():
+                f0 = self.decode_f0(*self.f0_logits(feats))
+        f0 = f0.to(mel.device).float()
+        if f0.shape[-1] != mel.shape[-1]:
+            raise ValueError(f"f0 has {f0.shape[-1]} frames, mel has {mel.shape[-1]}")
+        env = self.env_head(feats)
+        prior = self.prior_log_magnitude(mel)
+        log_h, log_n = env.split(self.n_freq, dim=1)
+        h = torch.exp(torch.clamp(log_h + prior, max=MAX_LOG_MAG))
+        nz = torch.exp(torch.clamp(log_n + prior, max=MAX_LOG_MAG))
+        if self.cfg.min_phase:
+            h = minimum_phase(torch.clamp(log_h + prior, max=MAX_LOG_MAG), self.audio.n_fft)
+        harm = self.stft(self.harmonic_source(f0))
+        noise = self.noise_spectrum(tuple(h.shape), mel.device, seed)
+        return self.istft(h * harm + nz * noise), f0
+
+    def forward(self, mel: torch.Tensor, f0: torch.Tensor | None = None, seed: int | None = 0) -> torch.Tensor:
+        """``(B, n_mels, T)`` or ``(n_mels, T)`` log-mel [+ ``f0`` ``(B, T)`` / ``(T,)`` Hz, 0 = unvoiced]
+        -> waveform ``(B, N)`` / ``(N,)``, ``N = (T - 1) * hop``.
+
+        Without ``f0`` the F0 head predicts it from the mel.  ``seed`` fixes the
+        noise (``None``: the global RNG), so the same input gives the same output.
+        """
+        squeeze = mel.dim() == 2
+        mel = mel[None] if squeeze else mel
+        if f0 is not None:
+            f0 = torch.as_tensor(f0, dtype=torch.float32)
+            f0 = f0[None] if f0.dim() == 1 else f0
+        wav, _ = self.synthesize(mel, f0, seed)
+        return wav[0] if squeeze else wav
+
+    def f0_targets(self, f0: torch.Tensor) -> torch.Tensor:
+        """Gaussian soft class targets ``(B, f0_bins, T)`` for voiced frames of ``f0`` ``(B, T)``."""
+        lo, hi = math.log(self.cfg.f0_min), math.log(self.cfg.f0_max)
+        pos = (torch.log(f0.clamp(min=1.0)) - lo) / (hi - lo) * (self.cfg.f0_bins - 1)  # fractional bin
+        idx = torch.arange(self.cfg.f0_bins, device=f0.device, dtype=torch.float32)[None, :, None]
+        t = torch.exp(-0.5 * ((idx - pos[:, None]) / self.cfg.f0_sigma_bins) ** 2)
+        return t / t.sum(1, keepdim=True).clamp(min=1e-8)
+
+    def loss(self, batch: dict, step: int = 0) -> dict[str, torch.Tensor]:
+        """``batch["wav"]`` ``(B, N)``, ``batch["f0"]`` ``(B, N // hop + 1)`` Hz (0 = unvoiced).
+
+        The synthesiser is driven by the given F0 (teacher forcing); the F0 head
+        learns it by soft-label cross-entropy (voiced frames) and a voiced/unvoiced BCE.
+        """
+        wav, f0 = batch["wav"], batch["f0"].float()
+        mel = log_mel(wav, self.audio)
+        feats = self.features(mel)
+        pred, _ = self.synthesize(mel, f0, seed=None, feats=feats)
+        losses = reconstruction_losses(pred, wav, self.audio, self.cfg.w_mel, self.cfg.w_stft)
+        logits, v_logit = self.f0_logits(feats)
+        voiced = f0 > 0
+        vuv = F.binary_cross_entropy_with_logits(v_logit, voiced.float())
+        if voiced.any():
+            ce = -(self.f0_targets(f0) * torch.log_softmax(logits, dim=1)).sum(1)
+            f0_ce = (ce * voiced).sum() / voiced.sum()
+        else:
+            f0_ce = logits.sum() * 0.0
+        losses["f0"] = f0_ce
+        losses["vuv"] = vuv
+        losses["total"] = losses["total"] + self.cfg.w_f0 * f0_ce + self.cfg.w_vuv * vuv
+        return losses
+
+
+def minimum_phase(log_mag: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """Minimum-phase frequency response with the given log-magnitude (real cepstrum folding).
+
+    ``(B, n_fft // 2 + 1, T)`` real -> same shape complex, ``|out| = exp(log_mag)``
+    up to cepstral aliasing.
+    """
+    c = torch.fft.irfft(log_mag.transpose(1, 2), n=n_fft, dim=-1)  # (B, T, n_fft) real cepstrum
+    half = n_fft // 2
+    fold = torch.ones(n_fft, device=c.device, dtype=c.dtype)
+    fold[1:half] = 2.0
+    fold[half + 1:] = 0.0
+    return torch.exp(torch.fft.rfft(c * fold, dim=-1)).transpose(1, 2)
+
+
+def _fill_gaps(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation of ``x`` ``(B, T)`` through frames where ``valid`` is False (edges: nearest valid).
+
+    Rows with no valid frame come back as zeros.
+    """
+    B, T = x.shape
+    out = torch.zeros_like(x)
+    t = torch.arange(T, device=x.device, dtype=x.dtype)
+    for b in range(B):
+        idx = valid[b].nonzero().flatten()
+        if idx.numel() == 0:
+            continue
+        if idx.numel() == T:
+            out[b] = x[b]
+            continue
+        xs, ys = idx.to(x.dtype), x[b, idx]
+        pos = torch.searchsorted(xs, t).clamp(1, max(1, idx.numel() - 1))
+        if idx.numel() == 1:
+            out[b] = ys[0]
+            continue
+        x0, x1 = xs[pos - 1], xs[pos]
+        y0, y1 = ys[pos - 1], ys[pos]
+        w = ((t - x0) / (x1 - x0)).clamp(0, 1)
+        out[b] = y0 + w * (y1 - y0)
+    return out
+
+
+VOCODER_FAMILIES: dict[str, type[_MelVocoder]] = {"istft": ISTFTVocoder, "hnf": HNFVocoder}
+
+
+# ------------------------------------------------------------------ build/load
+
+
+def arch_of(kind: str) -> str:
+    """``"vocoder-hnf"`` -> ``"hnf"`` (a bare arch name passes through)."""
+    arch = kind[len(KIND_PREFIX):] if kind.startswith(KIND_PREFIX) else kind
+    if arch not in VOCODER_FAMILIES:
+        raise ConfigError(f"unknown vocoder architecture '{arch}' (choose from {', '.join(VOCODER_FAMILIES)})")
+    return arch
+
+
+def vocoder_fields(arch: str) -> set[str]:
+    return set(ARCH_CONFIGS[arch_of(arch)].__dataclass_fields__)
+
+
+def build_vocoder(arch: str, model: dict, audio: AudioConfig) -> _MelVocoder:
+    """A fresh vocoder of ``arch`` (``"istft"``, ``"hnf"`` or ``"vocoder-<arch>"``) from a config dict."""
+    arch = arch_of(arch)
+    cfg = dataclass_from_dict(ARCH_CONFIGS[arch], dict(model))
+    return VOCODER_FAMILIES[arch](cfg, audio)
+
+
+def vocoder_run_config(model: _MelVocoder, train=None) -> RunConfig:
+    """The :class:`RunConfig` stored with a vocoder's weights."""
+    rc = RunConfig(model_kind=model.kind, audio=model.audio, model=asdict(model.cfg))
+    if train is not None:
+        rc.train = train
+    return rc
+
+
+def save_vocoder(model: _MelVocoder, path: str | Path, *, fp16: bool = False, cfg: RunConfig | None = None,
+                 extra: dict | None = None) -> Path:
+    """Write ``model`` as ``.safetensors`` with kind/config metadata (see module docstring)."""
+    from vcconv.checkpoint import save_safetensors
+
+    return save_safetensors(model, cfg or vocoder_run_config(model), path, fp16=fp16, extra=extra)
+
+
+def load_neural_vocoder(path: str | Path, device: str | torch.device | None = None) -> _MelVocoder:
+    """Rebuild a vocoder from a ``.safetensors`` file (kind ``vocoder-*``) or a vocoder run directory.
+
+    Weights load strictly; fp16 files are cast to float32.  The returned model is
+    in eval mode, on ``device`` (default: the one device rule), with ``.audio``
+    (its :class:`~vcconv.audio.AudioConfig`) and ``.run_config``.
+    """
+    from vcconv.checkpoint import default_device, load_training_state, read_safetensors
+
+    path = Path(path)
+    dev = default_device(device)
+    if path.is_dir() or path.name == "last.pt":
+        run_dir = path if path.is_dir() else path.parent
+        state = load_training_state(run_dir)
+        if state is None:
+            raise ModelError(f"{run_dir}: no last.pt in this run directory")
+        rc = RunConfig.from_dict(state["config"])
+        weights = state["model"]
+        where = run_dir
+    elif path.suffix == ".safetensors":
+        if not path.is_file():
+            raise ModelError(f"{path}: file not found")
+        weights, meta = read_safetensors(path)
+        if "config" not in meta:
+            raise ModelError(f"{path}: safetensors file has no vcconv config in its metadata")
+        rc = RunConfig.from_dict(json.loads(meta["config"]))
+        where = path
+    else:
+        raise ModelError(f"{path}: expected a vocoder .safetensors file or a run directory")
+    if not rc.model_kind.startswith(KIND_PREFIX):
+        raise ModelError(f"{where}: holds a '{rc.model_kind}' model, not a vocoder")
+    model = build_vocoder(rc.model_kind, rc.model, rc.audio)
+    own = model.state_dict()
+    weights = {k: (v.to(own[k].dtype) if k in own else v) for k, v in weights.items()}
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as err:
+        raise ModelError(f"{where}: weights do not match the vocoder config ({str(err).splitlines()[0]})") from None
+    model.run_config = rc
+    return model.to(dev).eval()
+
+
+def audio_matches(a: AudioConfig, b: AudioConfig) -> bool:
+    """True when two front ends produce the same log-mel (rate, FFT, hop, window, mel bank)."""
+    keys = ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "f_min", "f_max")
+    return all(getattr(a, k) == getattr(b, k) for k in keys)
+
+
+__all__ = [
+    "ARCH_CONFIGS", "HNFConfig", "HNFVocoder", "ISTFTConfig", "ISTFTVocoder", "VOCODER_FAMILIES",
+    "audio_matches", "build_vocoder", "load_neural_vocoder", "multi_resolution_stft_loss",
+    "reconstruction_losses", "save_vocoder", "vocoder_fields", "vocoder_run_config",
+]
