@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rtf-utts", type=int, default=8, help="utterances timed for the real-time factor")
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "vocoder_eval.json")
+    ap.add_argument("--json", type=Path, default=None, help="also write all numbers as JSON here")
     ap.add_argument("--doc", type=Path, default=None, help="write the markdown report here (e.g. docs/vocoder.md)")
     ap.add_argument("--notes", type=Path, default=None, help="markdown appended to the report (training details)")
     ap.add_argument("--keep", default=None, help="label of the vocoder kept as default (else: best mean rank)")
@@ -214,8 +214,9 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
         "eval_s": time.time() - t_start,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(summary, indent=1))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(summary, indent=1))
     if args.doc:
         write_doc(args.doc, summary, tab, args.notes)
     return summary

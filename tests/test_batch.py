@@ -147,7 +147,7 @@ def test_stale_part_files_are_removed(tmp_path, tree, tiny_model, write_tone):
 
 def test_pairs_csv(tmp_path, tree, tiny_model, write_tone):
     src, ref = tree
-    ref2 = write_tone(tmp_path / "refs" / "r2.wav", freq=500)
+    write_tone(tmp_path / "refs" / "r2.wav", freq=500)  # second reference, averaged in the first row
     bad_ref = write_bad_file(tmp_path / "refs" / "empty.wav", "empty")
     out_abs = tmp_path / "abs_out" / "z.wav"
     (tmp_path / "pairs.csv").write_text(

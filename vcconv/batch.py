@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from vcconv.audio import AUDIO_EXTENSIONS, load_audio, log_mel, normalize_loudness, save_audio
+from vcconv.audio import AUDIO_EXTENSIONS, load_audio, save_audio
 from vcconv.errors import AudioError, DataError, VcconvError
 
 log = logging.getLogger(__name__)
@@ -242,20 +242,14 @@ class _Worker:
         """Convert one job.  Returns ``{"ok", "error", "seconds", "timings"}``; never raises for bad input."""
         conv = self.conv
         timings = dict.fromkeys(STAGES, 0.0)
-        t0 = time.perf_counter()
         try:
             spk = self.speaker(job.references)
         except AudioError as err:
             return {"ok": False, "error": (str(job.source), f"reference clip {err.path}: {err.problem}"),
                     "seconds": 0.0, "timings": timings}
         try:
-            wav = normalize_loudness(load_audio(job.source, conv.audio.sample_rate), conv.audio.target_dbfs)
-            t1 = time.perf_counter()
-            mel = log_mel(torch.from_numpy(wav).to(conv.device), conv.audio)
-            t2 = time.perf_counter()
-            converted = conv.convert_mel(mel, spk)
-            t3 = time.perf_counter()
-            out = normalize_loudness(conv.vocode(converted), conv.audio.target_dbfs)
+            result = conv.convert(job.source, speaker=spk)
+            out = result.wav
             t4 = time.perf_counter()
             save_audio(job.output, out, conv.audio.sample_rate, overwrite=force)
             t5 = time.perf_counter()
@@ -267,7 +261,7 @@ class _Worker:
             log.warning("%s: unexpected error", job.source, exc_info=True)
             return {"ok": False, "error": (str(job.source), f"unexpected error ({type(err).__name__}: {err})"),
                     "seconds": 0.0, "timings": timings}
-        timings.update(load=t1 - t0, features=t2 - t1, model=t3 - t2, vocoder=t4 - t3, write=t5 - t4)
+        timings.update({k: v for k, v in result.timings.items() if k in timings}, write=t5 - t4)
         return {"ok": True, "error": None, "seconds": len(out) / conv.audio.sample_rate, "timings": timings}
 
 

@@ -124,24 +124,29 @@ class Converter:
             norm[start : start + n] += w
         return out / np.maximum(norm, 1e-6)
 
-    def convert(self, source: str | Path, references: list[str | Path], pitch_shift: float = 0.0) -> ConversionResult:
-        """Words of ``source`` in the voice of ``references`` (one or more clips, averaged)."""
+    def convert(self, source: str | Path, references: list[str | Path] | None = None,
+                speaker: torch.Tensor | None = None) -> ConversionResult:
+        """Words of ``source`` in the voice of ``references`` (one or more clips, averaged),
+        or of a precomputed ``speaker`` vector ``(1, S)`` from :meth:`speaker_vector`."""
         import time
 
         t0 = time.perf_counter()
-        wav = load_audio(source, self.audio.sample_rate)
-        wav = normalize_loudness(wav, self.audio.target_dbfs)
-        spk = self.speaker_vector(references)
+        if speaker is None:
+            if not references:
+                raise ModelError("at least one --target reference clip is needed")
+            speaker = self.speaker_vector(references)
+        t_ref = time.perf_counter()
+        wav = normalize_loudness(load_audio(source, self.audio.sample_rate), self.audio.target_dbfs)
         t1 = time.perf_counter()
         mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
         t2 = time.perf_counter()
-        converted = self.convert_mel(mel, spk)
+        converted = self.convert_mel(mel, speaker)
         t3 = time.perf_counter()
         out = self.vocode(converted)
         t4 = time.perf_counter()
         out = normalize_loudness(out, self.audio.target_dbfs)
-        return ConversionResult(out, self.audio.sample_rate,
-                                {"load": t1 - t0, "features": t2 - t1, "model": t3 - t2, "vocoder": t4 - t3})
+        return ConversionResult(out, self.audio.sample_rate, {"reference": t_ref - t0, "load": t1 - t_ref,
+                                                              "features": t2 - t1, "model": t3 - t2, "vocoder": t4 - t3})
 
 
 def convert(source: str | Path, references: list[str | Path] | str | Path, output: str | Path,

@@ -9,8 +9,18 @@ from torch import nn
 from vcconv.config import dataclass_from_dict
 from vcconv.errors import ConfigError
 from vcconv.models.adain_vc import AdaINConfig, AdaINVC
+from vcconv.models.adversarial import AdaINFamily, AdversarialConfig, AdversarialVC
+from vcconv.models.plain import PlainAE, PlainConfig
+from vcconv.models.vq import VQVC, VQConfig
 
-MODEL_FAMILIES: dict[str, type[nn.Module]] = {"adain": AdaINVC}
+# "adain" is AdaINVC plus an optional adversarial loss (off by default: then exactly AdaINVC,
+# same state_dict keys); see vcconv/models/adversarial.py.
+MODEL_FAMILIES: dict[str, type[nn.Module]] = {
+    "adain": AdaINFamily,
+    "adversarial": AdversarialVC,
+    "vq": VQVC,
+    "plain": PlainAE,
+}
 
 
 def model_config(kind: str, d: dict):
@@ -33,4 +43,5 @@ def build_model(kind: str, d: dict) -> nn.Module:
     return family(kind)(model_config(kind, d))
 
 
-__all__ = ["AdaINConfig", "AdaINVC", "MODEL_FAMILIES", "build_model", "model_config", "model_fields", "family"]
+__all__ = ["AdaINConfig", "AdaINVC", "AdversarialConfig", "AdversarialVC", "AdaINFamily", "VQConfig", "VQVC",
+           "PlainConfig", "PlainAE", "MODEL_FAMILIES", "build_model", "model_config", "model_fields", "family"]
