@@ -192,3 +192,33 @@ def test_shift_f0_to_target_matches_mean():
     only_mean = shift_f0_to_target(src, log_f0_stats(src), log_f0_stats(tgt), match_spread=False)
     assert abs(log_f0_stats(only_mean)[0] - mu_t) < 1e-9
     assert abs(log_f0_stats(only_mean)[1] - log_f0_stats(src)[1]) < 1e-9
+
+
+# ---------------------------------------------------------------- training loop
+
+
+def test_train_loop_resumes(tmp_path):
+    import soundfile as sf
+
+    from vcconv.checkpoint import load_training_state
+    from vcconv.data.manifest import Utterance, write_manifest
+    from vcconv.vocoder.train import train_vocoder, vocoder_config
+
+    rows = []
+    for i, (f0, split) in enumerate([(120.0, "train"), (180.0, "train"), (150.0, "valid")]):
+        path = tmp_path / "wav" / f"u{i}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, voiced_clip(f0, 0.6, seed=i), SR)
+        rows.append(Utterance(f"u{i}", f"s{i % 2}", str(path), 0.6, split=split))
+    manifest = write_manifest(rows, tmp_path / "manifest.tsv")
+    sets = [f"{k}={v}" for k, v in TINY.items()] + ["batch_size=2", "segment_frames=16", "num_threads=1", "val_every=2"]
+    run = tmp_path / "run"
+    first = train_vocoder(run, manifest, vocoder_config("hnf", sets, max_steps=2))
+    assert first["steps"] == 2 and (run / "model.safetensors").exists()
+    second = train_vocoder(run, manifest, vocoder_config("hnf", sets, max_steps=4))
+    assert second["steps"] == 4
+    assert load_training_state(run)["step"] == 4
+    steps = [line.split(",")[0] for line in (run / "log.csv").read_text().splitlines()[1:]]
+    assert "2" in steps and "4" in steps
+    voc = load_vocoder(str(run / "model.safetensors"), CFG, "cpu")
+    assert voc.kind == "vocoder-hnf"

@@ -275,8 +275,8 @@ def train(
         for k, v in losses.items():
             running[k] = running.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
         n_running += 1
-        if not math.isfinite(float(losses["total"])):
-            raise RuntimeError(f"loss became {float(losses['total'])} at step {step}; lower train.lr")
+        if not math.isfinite(float(losses["total"].detach())):
+            raise RuntimeError(f"loss became {float(losses['total'].detach())} at step {step}; lower train.lr")
         if step % tc.log_every == 0 or step == tc.max_steps:
             means = {k: v / n_running for k, v in running.items()}
             if writer:

@@ -43,5 +43,6 @@ def build_model(kind: str, d: dict) -> nn.Module:
     return family(kind)(model_config(kind, d))
 
 
-__all__ = ["AdaINConfig", "AdaINVC", "AdversarialConfig", "AdversarialVC", "AdaINFamily", "VQConfig", "VQVC",
-           "PlainConfig", "PlainAE", "MODEL_FAMILIES", "build_model", "model_config", "model_fields", "family"]
+__all__ = ["MODEL_FAMILIES", "VQVC", "AdaINConfig", "AdaINFamily", "AdaINVC", "AdversarialConfig", "AdversarialVC",
+           "PlainAE", "PlainConfig", "VQConfig", "build_model", "family", "model_config", "model_fields"]
+import vcconv.repr  # noqa: E402,F401  (registers the repr-* model families)

@@ -42,9 +42,10 @@ METHODS: dict[str, str] = {kind.removeprefix("repr-"): kind for kind in FAMILIES
 
 def register() -> None:
     """Add the ``repr-*`` families to :data:`vcconv.models.MODEL_FAMILIES` (idempotent)."""
-    import vcconv.models
+    # a from-import, not attribute access: vcconv.models may be mid-import (it imports this package last)
+    from vcconv.models import MODEL_FAMILIES
 
-    vcconv.models.MODEL_FAMILIES.update(FAMILIES)
+    MODEL_FAMILIES.update(FAMILIES)
 
 
 register()
