@@ -153,8 +153,9 @@ def speakers_cmd(
                       "yes" if p["distinct"] else "no")
     console.print(table)
     console.print(
-        f"{res['n_distinct']} of {res['n_speakers']} speakers distinct (all held-back utterances identified and "
-        f"nearest other centroid cos < 0.85); closed-set id accuracy {res['id_accuracy']:.3f}; "
+        f"{sum(p['id_accuracy'] == 1.0 for p in res['speakers'])} of {res['n_speakers']} speakers with every "
+        f"held-back utterance identified; {res['n_distinct']} also with nearest other centroid cos < 0.85; "
+        f"closed-set id accuracy {res['id_accuracy']:.3f}; verification EER {res['eer']:.3f}; "
         f"same-speaker cos {res['same_speaker_cos']:.3f}, nearest-other centroid cos {res['nearest_other_cos_mean']:.3f}"
     )
 

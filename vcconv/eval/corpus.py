@@ -55,6 +55,11 @@ def speaker_separability(
     half = {s: e[: max(1, len(e) // 2)] for s, e in embs.items()}
     test = {s: e[max(1, len(e) // 2) :] for s, e in embs.items()}
     cents = centroids(half)
+    genuine, impostor = [], []
+    for spk in cents:
+        for v in test[spk]:
+            for other, c in cents.items():
+                (genuine if other == spk else impostor).append(cosine(v, c))
     per = []
     correct = n_test = 0
     same = []
@@ -74,8 +79,20 @@ def speaker_separability(
         "n_distinct": sum(p["distinct"] for p in per),
         "n_speakers": len(per),
         "same_speaker_cos": float(np.mean(same)) if same else float("nan"),
+        "eer": equal_error_rate(np.array(genuine), np.array(impostor)),
         "nearest_other_cos_mean": float(np.mean([p["nearest_cos"] for p in per])) if per else float("nan"),
     }
+
+
+def equal_error_rate(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    """Verification EER from same-speaker (``genuine``) and different-speaker (``impostor``) scores."""
+    if genuine.size == 0 or impostor.size == 0:
+        return float("nan")
+    thresholds = np.unique(np.concatenate([genuine, impostor]))
+    frr = np.array([(genuine < t).mean() for t in thresholds])
+    far = np.array([(impostor >= t).mean() for t in thresholds])
+    k = int(np.argmin(np.abs(frr - far)))
+    return float((frr[k] + far[k]) / 2)
 
 
 def heldout_pairs(

@@ -30,7 +30,10 @@ def _at_eval_sr(wav: np.ndarray, sr: int) -> np.ndarray:
 
 
 def f0_track(wav: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
-    """pYIN F0 (50-600 Hz) at 16 kHz, hop 256.
+    """F0 (50-600 Hz) at 16 kHz, one value per 256-sample hop.
+
+    Uses WORLD's DIO + StoneMask when ``pyworld`` is installed (about 50x faster than pYIN,
+    which matters when scoring hundreds of pairs on a CPU), else librosa's pYIN.
 
     Args:
         wav: ``(N,)`` waveform at ``sr``.
@@ -38,12 +41,25 @@ def f0_track(wav: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
         ``f0`` ``(T,)`` in Hz (NaN where unvoiced) and ``voiced`` ``(T,)`` bool,
         ``T = N16 // 256 + 1`` with ``N16`` the length at 16 kHz.
     """
-    import librosa
-
     y = _at_eval_sr(wav, sr)
-    f0, voiced, _ = librosa.pyin(
-        y, fmin=F0_MIN, fmax=F0_MAX, sr=EVAL_SR, frame_length=F0_FRAME, hop_length=HOP, center=True
-    )
+    n_frames = len(y) // HOP + 1
+    try:
+        import pyworld as pw
+    except ImportError:
+        pw = None
+    if pw is not None:
+        x = y.astype(np.float64)
+        period_ms = 1000.0 * HOP / EVAL_SR
+        f0, t = pw.dio(x, EVAL_SR, f0_floor=F0_MIN, f0_ceil=F0_MAX, frame_period=period_ms)
+        f0 = pw.stonemask(x, f0, t, EVAL_SR)
+        f0 = np.pad(f0, (0, max(0, n_frames - len(f0))))[:n_frames]
+        voiced = f0 > 0
+    else:
+        import librosa
+
+        f0, voiced, _ = librosa.pyin(
+            y, fmin=F0_MIN, fmax=F0_MAX, sr=EVAL_SR, frame_length=F0_FRAME, hop_length=HOP, center=True
+        )
     voiced = np.asarray(voiced, dtype=bool) & np.isfinite(f0)
     f0 = np.where(voiced, f0, np.nan).astype(np.float64)
     return f0, voiced
