@@ -88,3 +88,36 @@ def odd_audio(tmp_path) -> dict[str, Path]:
         "sr192k": _write(d / "sr192k.wav", tone(sr=192000), 192000, "PCM_24"),
         "flac24": _write(d / "flac24.flac", tone(sr=48000), 48000, "PCM_24"),
     }
+
+
+TONE_SEGMENTS = [(0.0, 0.1, "sil"), (0.1, 0.35, "aa"), (0.35, 0.6, "iy"), (0.6, 0.85, "s")]
+TONE_PHONE_HZ = {"aa": 300.0, "iy": 700.0, "s": 1500.0}
+
+
+def make_tone_corpus(root: Path, speakers=(("a", 1.0, "train"), ("b", 1.3, "train"), ("c", 1.6, "test")),
+                     n_utts: int = 4, valid: bool = False) -> Path:
+    """A tiny aligned corpus: one tone per 'phone', a speaker = a frequency scale.
+
+    Writes ``root/<spk>/<spk><k>.wav`` + ``.phones`` and returns ``root/manifest.tsv``.
+    With ``valid`` the last utterance of every train speaker goes to the ``valid`` split.
+    """
+    from vcconv.data.manifest import Utterance, write_manifest
+    from vcconv.data.phones import write_alignment
+
+    sr = 16000
+    rows = []
+    for n, (spk, scale, split) in enumerate(speakers):
+        for k in range(n_utts):
+            rng = np.random.default_rng(10 * n + k)
+            parts = [np.zeros(int(0.1 * sr), np.float32)]
+            for start, end, ph in TONE_SEGMENTS[1:]:
+                t = np.arange(int(round((end - start) * sr))) / sr
+                f = TONE_PHONE_HZ[ph] * scale * rng.uniform(0.97, 1.03)
+                parts.append((0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32))
+            wav, phones = root / spk / f"{spk}{k}.wav", root / spk / f"{spk}{k}.phones"
+            wav.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(str(wav), np.concatenate(parts), sr)
+            write_alignment(phones, TONE_SEGMENTS)
+            this_split = "valid" if (valid and split == "train" and k == n_utts - 1) else split
+            rows.append(Utterance(f"{spk}{k}", spk, str(wav), 0.85, "", str(phones), this_split))
+    return write_manifest(rows, root / "manifest.tsv")

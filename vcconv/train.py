@@ -230,7 +230,8 @@ def train(
     train_model = model
     if distributed:
         train_model = torch.nn.parallel.DistributedDataParallel(
-            LossModule(model), device_ids=[dev.index] if dev.type == "cuda" else None
+            LossModule(model), device_ids=[dev.index] if dev.type == "cuda" else None,
+            find_unused_parameters=True,  # e.g. the log-variance head when the KL term is off
         )
     use_amp = tc.amp and dev.type == "cuda"
     amp_ctx = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else nullcontext
