@@ -84,3 +84,23 @@ def test_ddp_two_cpu_processes_gloo(corpus, tmp_path):
         out = model(torch.randn(1, 80, 30) - 5, torch.randn(1, 80, 30) - 5)
     assert out.shape == (1, 80, 30) and torch.isfinite(out).all()
     assert json.loads((run / "config.json").read_text())["model_kind"] == "adain"
+
+
+def test_sigterm_checkpoints_before_exit(corpus, tmp_path):
+    import signal
+    import time
+
+    run = tmp_path / "sig"
+    cmd = [sys.executable, "-m", "vcconv", "train", "--data", str(corpus), "--out", str(run), "--max-steps", "100000",
+           "--device", "cpu", *_sets([s for s in TINY if not s.startswith("ckpt_every")] + ["ckpt_every=100000"])]
+    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run / "log.csv").exists():
+        time.sleep(0.5)
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert proc.returncode == 0
+    state = load_training_state(run)
+    assert state is not None and state["step"] > 0  # saved on the signal, not by the (huge) ckpt_every
+    assert (run / "model.safetensors").is_file()

@@ -28,6 +28,11 @@ class TrainConfig:
     reference_frames: int = 128  # frames of the reference clip fed to the speaker encoder
     warp_prob: float = 0.5  # fraction of samples given a random mel-axis warp (pseudo-speakers)
     warp_range: float = 0.12  # warp factor drawn from 1 +- warp_range
+    # information perturbation: the content encoder reads the segment with a random mel-axis warp
+    # (formants and pitch move together) while the decoder rebuilds the unwarped segment from the
+    # reference's speaker vector -> speaker cues are pushed out of the content code
+    content_warp_prob: float = 0.0
+    content_warp_range: float = 0.15
     lr: float = 5e-4
     weight_decay: float = 1e-4
     grad_clip: float = 5.0

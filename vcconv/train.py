@@ -27,7 +27,7 @@ from vcconv.checkpoint import default_device, load_training_state, save_safetens
 from vcconv.config import RunConfig
 from vcconv.data.features import build_cache, default_cache_dir, load_cached
 from vcconv.data.manifest import Utterance, read_manifest
-from vcconv.errors import DataError
+from vcconv.errors import ConfigError, DataError
 from vcconv.models import build_model
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,9 @@ class SegmentSampler:
 
     def __init__(self, feats: dict[str, np.ndarray], rows: list[Utterance], segment_frames: int,
                  reference_frames: int, speakers: list[str], seed: int = 0, warp_prob: float = 0.0,
-                 warp_range: float = 0.12):
+                 warp_range: float = 0.12, content_warp_prob: float = 0.0, content_warp_range: float = 0.15):
+        self.content_warp_prob = content_warp_prob
+        self.content_warp_range = content_warp_range
         self.warp_prob = warp_prob
         self.warp_range = warp_range
         self.seg = segment_frames
@@ -95,7 +97,7 @@ class SegmentSampler:
         return np.tile(mel, (1, reps))[:, :n]
 
     def sample(self, batch_size: int) -> dict:
-        mels, refs, spks = [], [], []
+        mels, refs, spks, ins = [], [], [], []
         for _ in range(batch_size):
             idx = self.rng.randrange(len(self.items))
             mel, spk = self.items[idx]
@@ -112,11 +114,18 @@ class SegmentSampler:
             mels.append(seg)
             refs.append(ref)
             spks.append(spk)
-        return {
+            if self.content_warp_prob > 0:
+                perturb = self.rng.random() < self.content_warp_prob
+                alpha = 1.0 + self.rng.uniform(-self.content_warp_range, self.content_warp_range)
+                ins.append(warp_mel(seg, alpha) if perturb else seg)
+        batch = {
             "mel": torch.from_numpy(np.stack(mels).astype(np.float32)),
             "ref": torch.from_numpy(np.stack(refs).astype(np.float32)),
             "speaker": torch.tensor(spks, dtype=torch.long),
         }
+        if ins:
+            batch["mel_in"] = torch.from_numpy(np.stack(ins).astype(np.float32))
+        return batch
 
     def get_state(self) -> list:
         return list(self.rng.getstate()[1])
@@ -156,6 +165,7 @@ def train(
     device: str | None = None,
     progress: Callable[[int, int, dict], None] | None = None,
     sample_fn: Callable[[torch.nn.Module, dict, Path, int], None] | None = None,
+    init_from: str | Path | None = None,
 ) -> dict:
     """Train (or resume) the model described by ``cfg`` on ``manifest``'s train split.
 
@@ -179,6 +189,11 @@ def train(
         torch.set_num_threads(cpu_threads(cfg.train.num_threads, world))
 
     resume = load_training_state(run_dir)
+    if resume is None and init_from is not None and not cfg.model:
+        from vcconv.checkpoint import load_model_file
+
+        source_cfg = load_model_file(init_from, "cpu")[1]
+        cfg.model, cfg.audio = dict(source_cfg.model), source_cfg.audio  # same architecture and front end
     if resume is not None:
         saved = RunConfig.from_dict(resume["config"])
         saved.train.max_steps = cfg.train.max_steps
@@ -202,7 +217,8 @@ def train(
     cfg.model["n_speakers"] = len(speakers)
     model = build_model(cfg.model_kind, cfg.model).to(dev)
     sampler = SegmentSampler(feats, rows_train, tc.segment_frames, tc.reference_frames, speakers,
-                             seed=tc.seed + 1000 * rank, warp_prob=tc.warp_prob, warp_range=tc.warp_range)
+                             seed=tc.seed + 1000 * rank, warp_prob=tc.warp_prob, warp_range=tc.warp_range,
+                             content_warp_prob=tc.content_warp_prob, content_warp_range=tc.content_warp_range)
     val_sampler = None
     if rows_valid:
         try:
@@ -221,6 +237,16 @@ def train(
         if "sampler" in resume["extra"]:
             sampler.set_state(resume["extra"]["sampler"])
         log.info("resumed from step %d", step)
+    elif init_from is not None:
+        # fine-tuning: weights (and feature statistics) of an existing model, fresh optimizer, step 0
+        from vcconv.checkpoint import load_model_file
+
+        source, _ = load_model_file(init_from, "cpu")
+        try:
+            unwrap(model).load_state_dict(source.state_dict(), strict=True)
+        except RuntimeError as err:
+            raise ConfigError(f"{init_from}: its weights do not fit this model config "
+                              f"({str(err).splitlines()[0]})") from None
     else:
         mean, std = mel_statistics({r.utt_id: feats[r.utt_id] for r in rows_train if r.utt_id in feats})
         unwrap(model).norm.set_stats(mean, std)
@@ -256,10 +282,15 @@ def train(
             save_training_state(run_dir, model, optimizer, step, cfg, {"sampler": sampler.get_state(), "best_val": best_val})
 
     train_step = getattr(unwrap(model), "train_step", None)
+    stop_signal: list[int] = []
+    previous_handlers = _catch_stop_signals(stop_signal)
     model.train()
     while step < tc.max_steps:
         if time.time() - start > budget_s:
             stop_reason = "time_budget"
+            break
+        if stop_signal:
+            stop_reason = f"signal {stop_signal[0]}"
             break
         batch = {k: v.to(dev) for k, v in sampler.sample(tc.batch_size).items()}
         if train_step is not None:
@@ -303,6 +334,7 @@ def train(
             checkpoint()
             last_ckpt = time.time()
     checkpoint()
+    _restore_signals(previous_handlers)
     if rank == 0:
         save_safetensors(model, cfg, run_dir / "model.safetensors")
     if log_file:
@@ -311,6 +343,26 @@ def train(
         torch.distributed.barrier()
     return {"steps": step, "wall_s": time.time() - start, "stop": stop_reason, "best_val": best_val,
             "run_dir": str(run_dir)}
+
+
+def _catch_stop_signals(flag: list[int]) -> dict:
+    """SIGTERM / SIGINT end the loop after the current step, so the run checkpoints before exiting."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, lambda signum, frame: flag.append(signum))
+    return previous
+
+
+def _restore_signals(previous: dict) -> None:
+    import signal
+
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 class LossModule(torch.nn.Module):

@@ -37,6 +37,8 @@ def train_cmd(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps in total."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop after this many minutes (checkpointed)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N (default: CUDA if present)."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Fine-tune: start from this model's weights "
+                                             "(.safetensors or run dir; same architecture)."),
 ) -> None:
     """Train a model on a manifest's train split; checkpoints often and resumes from --out."""
     from vcconv.cli.progress import make_progress
@@ -50,6 +52,6 @@ def train_cmd(
             text = " ".join(f"{k}={v:.4f}" for k, v in losses.items())
             bar.update(task, completed=step, total=total, description=f"training {text}")
 
-        summary = train(out, data, cfg, device=device, progress=on_progress, sample_fn=None)
+        summary = train(out, data, cfg, device=device, progress=on_progress, sample_fn=None, init_from=init_from)
     console.print(f"stopped ({summary['stop']}) at step {summary['steps']} after {summary['wall_s']:.0f} s; "
                   f"best validation loss {summary['best_val']:.4f}; weights: {out / 'model.safetensors'}")

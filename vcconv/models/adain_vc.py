@@ -100,10 +100,14 @@ class AdaINVC(nn.Module):
         """Reconstruction loss of ``batch["mel"] (B, n_mels, T)`` from its content and a speaker
         vector of ``batch["ref"] (B, n_mels, T')`` (another clip of the same speaker).
 
+        If the batch holds ``"mel_in"`` (the same segment with its speaker cues perturbed, see
+        ``train.content_warp_prob``), the content encoder reads that instead, so it must become
+        invariant to the perturbation while the decoder still rebuilds the unperturbed ``mel``.
+
         Returns a dict of scalar tensors; ``"total"`` is what to minimise.
         """
         x = self.norm(batch["mel"])
-        mu, logvar = self.content_encoder(x)
+        mu, logvar = self.content_encoder(self.norm(batch["mel_in"]) if "mel_in" in batch else x)
         if self.cfg.kl_weight > 0 and self.training:
             logvar = logvar.clamp(-10, 4)
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
