@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", type=Path, default=None, help="also write all numbers as JSON here")
     ap.add_argument("--doc", type=Path, default=None, help="write the markdown report here (e.g. docs/vocoder.md)")
     ap.add_argument("--notes", type=Path, default=None, help="markdown appended to the report (training details)")
-    ap.add_argument("--keep", default=None, help="label of the vocoder kept as default (else: best mean rank)")
+    ap.add_argument("--keep", default=None,
+                    help="label of the vocoder kept as default (else: most metrics won over GL-100, then best mean rank)")
     args = ap.parse_args(argv)
 
     audio = AudioConfig()
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
             order = sorted(neural, key=lambda s: results[s.label]["mean"][k] * (-1 if d == "higher" else 1))
             for i, s in enumerate(order):
                 ranks[s.label] += i
-        keep = min(ranks, key=ranks.get)
+        keep = min(ranks, key=lambda k: (-len(wins[k]), ranks[k]))  # most wins over GL-100, then mean rank
     summary = {
         "utterances": len(rows), "audio_s": total_s, "speakers": sorted({r.speaker for r in rows}),
         "systems": {s.label: s.spec + ("@f0" if s.use_f0 else "") for s in systems},
@@ -244,8 +245,9 @@ def write_doc(path: Path, summary: dict, tab: str, notes: Path | None) -> None:
     ]
     if keep:
         w = wins.get(keep, [])
-        lines.append(f"**{keep}** is shipped as the default vocoder (`load_vocoder(None)`); it beats Griffin-Lim "
-                     f"100 iterations on {len(w)} of 4 metrics ({', '.join(w) if w else 'none'}).")
+        lines.append(f"**{keep}** is kept as the default vocoder (`load_vocoder(None)`): among the mel-only neural "
+                     "vocoders it beats Griffin-Lim 100 iterations on the most of the four quality metrics "
+                     f"({len(w)} of 4: {', '.join(w) if w else 'none'}), ties broken by mean rank.")
     for label, w in wins.items():
         if label != keep:
             lines.append(f"- {label} beats GL-100 on: {', '.join(w) if w else 'none'}.")

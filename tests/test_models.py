@@ -72,3 +72,16 @@ def test_safetensors_round_trip_rebuilds_identical_model(tmp_path):
     with torch.no_grad():
         assert torch.equal(model(src, ref), loaded(src, ref))
     assert cfg2.model == cfg.model and cfg2.audio == cfg.audio
+
+
+def test_export_fp16_is_half_size_and_close(tmp_path):
+    from vcconv.checkpoint import export_model, load_model_file, save_safetensors
+
+    torch.manual_seed(0)
+    cfg = RunConfig(model_kind="adain", model=dict(TINY))
+    full = save_safetensors(build_model("adain", cfg.model), cfg, tmp_path / "full.safetensors")
+    info = export_model(full, tmp_path / "half.safetensors", fp16=True)
+    assert info["bytes"] < 0.6 * full.stat().st_size
+    assert info["max_diff"] < 0.05
+    model, cfg2 = load_model_file(tmp_path / "half.safetensors", "cpu")
+    assert next(model.parameters()).dtype == torch.float32 and cfg2.model_kind == "adain"

@@ -144,3 +144,21 @@ def load_model_file(path: str | Path, device: str | torch.device | None = None) 
     except RuntimeError as err:
         raise ModelError(f"{path}: weights do not match the model config ({str(err).splitlines()[0]})") from None
     return model.to(dev).eval(), cfg
+
+
+def export_model(source: str | Path, output: str | Path, *, fp16: bool = True) -> dict:
+    """Write released weights for ``source`` (run dir or safetensors) and check what fp16 costs.
+
+    Returns ``{"bytes", "params", "max_diff"}``: ``max_diff`` is the largest absolute difference
+    of the converted log-mel between the exported and the original weights on a fixed test input.
+    """
+    model, cfg = load_model_file(source, "cpu")
+    out = save_safetensors(model, cfg, output, fp16=fp16)
+    reloaded, _ = load_model_file(out, "cpu")
+    gen = torch.Generator().manual_seed(0)
+    n_mels = cfg.audio.n_mels
+    src = torch.randn(1, n_mels, 200, generator=gen) * 2 - 6
+    ref = torch.randn(1, n_mels, 150, generator=gen) * 2 - 6
+    with torch.no_grad():
+        diff = (model(src, ref) - reloaded(src, ref)).abs().max().item() if hasattr(model, "speaker") else 0.0
+    return {"bytes": out.stat().st_size, "params": sum(p.numel() for p in model.parameters()), "max_diff": diff}
