@@ -75,7 +75,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    out = args.out
+    out = args.out.resolve()  # absolute: pair CSV paths are resolved against the CSV folder
     out.mkdir(parents=True, exist_ok=True)
 
     # 1. pairs

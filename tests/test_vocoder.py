@@ -222,3 +222,18 @@ def test_train_loop_resumes(tmp_path):
     assert "2" in steps and "4" in steps
     voc = load_vocoder(str(run / "model.safetensors"), CFG, "cpu")
     assert voc.kind == "vocoder-hnf"
+
+
+def test_default_vocoder_follows_front_end():
+    from vcconv.vocoder import default_vocoder_path
+
+    voc = load_vocoder(None, CFG, "cpu")
+    if default_vocoder_path(CFG) is None:
+        assert isinstance(voc, GriffinLimVocoder)
+    else:
+        assert voc.kind.startswith("vocoder-")
+        mel = torch.randn(CFG.n_mels, 12) - 4
+        with torch.no_grad():
+            assert voc(mel).shape == (11 * CFG.hop_length,)
+    # a front end no shipped vocoder was trained for falls back to Griffin-Lim
+    assert isinstance(load_vocoder(None, AudioConfig(n_mels=64), "cpu"), GriffinLimVocoder)

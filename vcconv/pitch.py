@@ -24,12 +24,12 @@ extract F0 from the source, move it here, and pass it to a vocoder that accepts
 ``f0`` (:class:`vcconv.vocoder.neural.HNFVocoder`).  Griffin-Lim and the iSTFT
 vocoder cannot take an F0 track.
 
-Extractor choice (measured on corpus speech, 16 kHz, 2-3 s utterances, one core):
-WORLD DIO + StoneMask takes ~0.01 s per utterance (~250x real time), pYIN ~0.15-2 s,
-Harvest ~0.4 s.  On frames voiced for both, DIO and pYIN disagree with Harvest
-by more than 20 % on the same small fraction of frames (0-9 %), so DIO is the
-default; ``method="harvest"`` (slower, more frames voiced) and ``method="pyin"``
-are available.
+Extractor choice (measured on 6 corpus utterances of one test speaker, 16 kHz,
+1.5-3 s each, one core): WORLD DIO + StoneMask takes ~0.01 s per utterance
+(~250x real time), pYIN 0.14-2 s, Harvest 0.3-0.7 s.  On frames voiced for both,
+DIO and pYIN disagree with Harvest by more than 20 % on about the same small
+fraction of frames (0-9 %), so DIO is the default; ``method="harvest"`` (slower,
+marks more frames voiced) and ``method="pyin"`` are available.
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,11 +16,11 @@ app.add_typer(vocoder_app, name="vocoder")
 def train_cmd(
     data: Path = typer.Option(..., "--data", help="Manifest TSV (its train split is used; valid for validation)."),
     out: Path = typer.Option(..., "--out", help="Run directory (resumes when it holds last.pt)."),
-    arch: str = typer.Option("istft", "--arch", help="istft (Vocos-style) or hnf (harmonic-plus-noise, F0-driven)."),
-    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Minutes of training in total (resumes count)."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps in total."),
+    arch: str = typer.Option("hnf", "--arch", help="hnf (harmonic-plus-noise, F0-driven; the shipped one) or istft (Vocos-style)."),
+    time_budget: float | None = typer.Option(None, "--time-budget", help="Minutes of training in total (resumes count)."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many steps in total."),
     set_: list[str] = typer.Option([], "--set", help="Override, e.g. --set dim=128 --set batch_size=8 --set num_threads=1."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N (default: CUDA if present)."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:N (default: CUDA if present)."),
 ) -> None:
     """Train a neural vocoder on random 0.5-1 s segments; checkpoints every 2 minutes and resumes from --out."""
     from vcconv.cli.progress import make_progress
@@ -63,9 +62,9 @@ def export_cmd(
 def vocode_cmd(
     source: Path = typer.Argument(..., help="Audio file, or a log-mel .npy of shape (n_mels, T)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output WAV."),
-    vocoder: Optional[str] = typer.Option(None, "--vocoder", help="griffinlim, griffinlim:N, a vocoder name in pretrained/, or a path (default: the shipped neural vocoder)."),
+    vocoder: str | None = typer.Option(None, "--vocoder", help="griffinlim, griffinlim:N, a vocoder name in pretrained/, or a path (default: the shipped neural vocoder)."),
     pitch_shift: float = typer.Option(0.0, "--pitch-shift", help="Semitones (hnf vocoder only)."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda (default: CUDA if present)."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda (default: CUDA if present)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
 ) -> None:
     """Copy synthesis: turn SOURCE into a mel and back into a waveform with a vocoder."""

@@ -142,7 +142,13 @@ def vocode_file(source: str | Path, output: str | Path, vocoder: str | None = No
     import numpy as np
     import torch
 
-    from vcconv.audio import AudioConfig, load_audio, log_mel, normalize_loudness, save_audio
+    from vcconv.audio import (
+        AudioConfig,
+        load_audio,
+        log_mel,
+        normalize_loudness,
+        save_audio,
+    )
     from vcconv.errors import VcconvError
 
     source, output = Path(source), Path(output)

@@ -328,7 +328,7 @@ class HNFVocoder(_MelVocoder):
         voiced = (f0 > 0).double()
         log_f = torch.where(f0 > 0, torch.log(f0.clamp(min=1.0)), torch.zeros_like(f0))
         filled = _fill_gaps(log_f, f0 > 0)  # (B, T), 0 where a row has no voiced frame at all
-        up = lambda x: F.interpolate(x[:, None], size=n + 1, mode="linear", align_corners=True)[:, 0, :n]  # noqa: E731
+        up = lambda x: F.interpolate(x[:, None], size=n + 1, mode="linear", align_corners=True)[:, 0, :n]
         has_voice = (f0 > 0).any(dim=1, keepdim=True)
         f_s = torch.where(has_voice, torch.exp(up(filled)), torch.zeros(B, n, dtype=f0.dtype, device=f0.device))
         v_s = up(voiced)
@@ -472,7 +472,7 @@ VOCODER_FAMILIES: dict[str, type[_MelVocoder]] = {"istft": ISTFTVocoder, "hnf": 
 
 def arch_of(kind: str) -> str:
     """``"vocoder-hnf"`` -> ``"hnf"`` (a bare arch name passes through)."""
-    arch = kind[len(KIND_PREFIX):] if kind.startswith(KIND_PREFIX) else kind
+    arch = kind.removeprefix(KIND_PREFIX)
     if arch not in VOCODER_FAMILIES:
         raise ConfigError(f"unknown vocoder architecture '{arch}' (choose from {', '.join(VOCODER_FAMILIES)})")
     return arch
@@ -543,6 +543,7 @@ def load_neural_vocoder(path: str | Path, device: str | torch.device | None = No
         model.load_state_dict(weights, strict=True)
     except RuntimeError as err:
         raise ModelError(f"{where}: weights do not match the vocoder config ({str(err).splitlines()[0]})") from None
+    rc.model = asdict(model.cfg)  # every architecture field explicit, so a re-export never depends on defaults
     model.run_config = rc
     return model.to(dev).eval()
 
@@ -554,7 +555,18 @@ def audio_matches(a: AudioConfig, b: AudioConfig) -> bool:
 
 
 __all__ = [
-    "ARCH_CONFIGS", "HNFConfig", "HNFVocoder", "ISTFTConfig", "ISTFTVocoder", "VOCODER_FAMILIES",
-    "audio_matches", "build_vocoder", "load_neural_vocoder", "multi_resolution_stft_loss",
-    "reconstruction_losses", "save_vocoder", "vocoder_fields", "vocoder_run_config",
+    "ARCH_CONFIGS",
+    "VOCODER_FAMILIES",
+    "HNFConfig",
+    "HNFVocoder",
+    "ISTFTConfig",
+    "ISTFTVocoder",
+    "audio_matches",
+    "build_vocoder",
+    "load_neural_vocoder",
+    "multi_resolution_stft_loss",
+    "reconstruction_losses",
+    "save_vocoder",
+    "vocoder_fields",
+    "vocoder_run_config",
 ]

@@ -29,7 +29,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,13 @@ from vcconv.checkpoint import default_device, load_training_state, save_training
 from vcconv.config import RunConfig, TrainConfig, apply_overrides
 from vcconv.data.manifest import Utterance, read_manifest
 from vcconv.errors import AudioError, DataError
-from vcconv.vocoder.neural import KIND_PREFIX, arch_of, build_vocoder, save_vocoder, vocoder_fields
+from vcconv.vocoder.neural import (
+    KIND_PREFIX,
+    arch_of,
+    build_vocoder,
+    save_vocoder,
+    vocoder_fields,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +55,9 @@ WARMUP_STEPS = 200
 MIN_LR_FRACTION = 0.05
 VALID_SEGMENTS = 16
 
-VOCODER_TRAIN_DEFAULTS = dict(batch_size=16, segment_frames=62, lr=1e-3, weight_decay=1e-4, grad_clip=5.0,
-                              max_steps=100_000, log_every=25, val_every=250, ckpt_every=10**9, warp_prob=0.0)
+VOCODER_TRAIN_DEFAULTS = {"batch_size": 16, "segment_frames": 62, "lr": 1e-3, "weight_decay": 1e-4, "grad_clip": 5.0,
+                          "max_steps": 100_000, "log_every": 25, "val_every": 250, "ckpt_every": 10**9,
+                          "warp_prob": 0.0}
 
 
 def vocoder_config(arch: str = "istft", overrides: list[str] | None = None, audio: AudioConfig | None = None,
@@ -210,6 +217,7 @@ def train_vocoder(
 
     arch = arch_of(cfg.model_kind)
     model = build_vocoder(arch, cfg.model, cfg.audio).to(dev)
+    cfg.model = asdict(model.cfg)  # store every architecture field, not only the overridden ones
     with_f0 = arch == "hnf"
     sampler = WaveSegmentSampler(read_manifest(manifest, "train"), cfg.audio, tc.segment_frames,
                                  with_f0=with_f0, seed=tc.seed)
