@@ -108,7 +108,8 @@ def main() -> None:
         dst = out / "resynth" / (Path(p["source"]).stem + ".wav")
         if not dst.exists():
             wav = normalize_loudness(load_audio(p["source"], cfg.audio.sample_rate), cfg.audio.target_dbfs)
-            y = voc(log_mel(wav, cfg.audio)[None])[0]
+            with torch.no_grad():
+                y = voc(log_mel(wav, cfg.audio)[None])[0].detach()
             save_audio(dst, normalize_loudness(y.numpy(), cfg.audio.target_dbfs), cfg.audio.sample_rate)
         resynth[p["source"]] = str(dst)
     pairs_r = [{**p, "output": resynth[p["source"]]} for p in pairs]

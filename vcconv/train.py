@@ -250,8 +250,8 @@ def train(
     else:
         mean, std = mel_statistics({r.utt_id: feats[r.utt_id] for r in rows_train if r.utt_id in feats})
         unwrap(model).norm.set_stats(mean, std)
-        if rank == 0:
-            (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    if resume is None and rank == 0:
+        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
 
     train_model = model
     if distributed:
