@@ -260,7 +260,7 @@ def test_prepare_builds_feature_cache(tmp_path, write_tone):
     cfg = AudioConfig()
     rows = read_manifest(m)
     for r in rows:
-        assert cache_path(s["cache_dir"], cfg, r.utt_id).is_file()
+        assert cache_path(s["cache_dir"], cfg, r.utt_id, r.path).is_file()
     feats = load_cached(rows, cfg, s["cache_dir"])
     n = int(0.3 * cfg.sample_rate)  # 0.3 s at 48 kHz resampled to 16 kHz; a steady tone is not trimmed
     for mel, offset in feats.values():
@@ -274,12 +274,27 @@ def test_prepare_force_drops_stale_features(tmp_path, write_tone):
     a = make_folders(tmp_path / "a", write_tone, n_speakers=2, n=1)
     m = tmp_path / "out" / "m.tsv"
     prepare_corpus(a, m, n_test_speakers=1)
-    f = cache_path(default_cache_dir(m), cfg, "spk0_utt0")
+    f = cache_path(default_cache_dir(m), cfg, "spk0_utt0", a / "spk0" / "utt0.wav")
     old = np.load(f)["mel"].copy()
     b = tmp_path / "b"
     for k in range(2):  # same ids, other sounds, longer
         write_tone(b / f"spk{k}" / "utt0.wav", freq=1500.0, duration=0.6)
     write_tone(b / "spk0" / "session2" / "utt9.flac", freq=1500.0, duration=0.6)
     prepare_corpus(b, m, n_test_speakers=1, force=True)
-    new = np.load(f)["mel"]
+    new = np.load(cache_path(default_cache_dir(m), cfg, "spk0_utt0", b / "spk0" / "utt0.wav"))["mel"]
     assert new.shape != old.shape
+
+
+def test_two_manifests_in_one_folder_do_not_share_features(tmp_path, write_tone):
+    """VCTK 0.80 and 0.92 use the same utterance ids; their features must stay apart."""
+    a, b = make_vctk080(tmp_path / "old", write_tone), make_vctk092(tmp_path / "new", write_tone)
+    out = tmp_path / "manifests"
+    prepare_corpus(a, out / "a.tsv", n_test_speakers=1)
+    prepare_corpus(b, out / "b.tsv", n_test_speakers=1)
+    cfg = AudioConfig()
+    ra = {r.utt_id: r for r in read_manifest(out / "a.tsv")}
+    rb = {r.utt_id: r for r in read_manifest(out / "b.tsv")}
+    shared = sorted(set(ra) & set(rb))
+    assert shared
+    fa, fb = (load_cached([r[shared[0]]], cfg, default_cache_dir(out / "a.tsv")) for r in (ra, rb))
+    assert not np.array_equal(fa[shared[0]][0], fb[shared[0]][0])

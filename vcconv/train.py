@@ -25,7 +25,7 @@ import torch
 
 from vcconv.checkpoint import default_device, load_training_state, save_safetensors, save_training_state, unwrap
 from vcconv.config import RunConfig
-from vcconv.data.features import build_cache, default_cache_dir, load_cached
+from vcconv.data.features import build_cache, cache_path, default_cache_dir, load_cached
 from vcconv.data.manifest import Utterance, read_manifest
 from vcconv.errors import ConfigError, DataError
 from vcconv.models import build_model
@@ -205,7 +205,7 @@ def train(
     rows_train = read_manifest(manifest, "train")
     rows_valid = read_manifest(manifest, "valid")
     cache_dir = default_cache_dir(manifest)
-    missing = [r for r in rows_train + rows_valid if not (cache_dir / f"features-{cfg.audio.key()}" / f"{r.utt_id}.npz").exists()]
+    missing = [r for r in rows_train + rows_valid if not cache_path(cache_dir, cfg.audio, r.utt_id, r.path).exists()]
     if missing and rank == 0:
         build_cache(missing, cfg.audio, cache_dir)
     if distributed:

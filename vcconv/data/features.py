@@ -38,14 +38,19 @@ def extract(path: str | Path, cfg: AudioConfig) -> tuple[np.ndarray, float]:
     return log_mel(wav, cfg).numpy(), offset
 
 
-def cache_path(cache_dir: str | Path, cfg: AudioConfig, utt_id: str) -> Path:
-    return Path(cache_dir) / f"features-{cfg.key()}" / f"{utt_id}.npz"
+def cache_path(cache_dir: str | Path, cfg: AudioConfig, utt_id: str, audio_path: str | Path) -> Path:
+    """Cache file of one utterance: keyed by front end, utterance id *and* audio file, so two
+    manifests that reuse an id for different files (VCTK 0.80 and 0.92 side by side) never share."""
+    import hashlib
+
+    digest = hashlib.sha1(str(Path(audio_path).resolve()).encode()).hexdigest()[:8]
+    return Path(cache_dir) / f"features-{cfg.key()}" / f"{utt_id}.{digest}.npz"
 
 
 def _extract_one(args: tuple[str, str, dict, str]) -> tuple[str, str | None]:
     utt_id, path, cfg_d, cache_dir = args
     cfg = AudioConfig.from_dict(cfg_d)
-    out = cache_path(cache_dir, cfg, utt_id)
+    out = cache_path(cache_dir, cfg, utt_id, path)
     if out.exists():
         return utt_id, None
     try:
@@ -103,7 +108,7 @@ def load_cached(rows: list[Utterance], cfg: AudioConfig, cache_dir: str | Path) 
     """``{utt_id: (log_mel (n_mels, T) float16, offset_s)}`` for every cached row (missing ones skipped)."""
     out = {}
     for r in rows:
-        p = cache_path(cache_dir, cfg, r.utt_id)
+        p = cache_path(cache_dir, cfg, r.utt_id, r.path)
         if p.exists():
             with np.load(p) as z:
                 out[r.utt_id] = (z["mel"], float(z["offset"]))

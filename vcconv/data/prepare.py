@@ -241,7 +241,7 @@ def _drop_stale_features(rows: list[Utterance], cfg: AudioConfig, cache_dir: Pat
         except DataError:
             old_paths = {}
     for r in rows:
-        f = cache_path(cache_dir, cfg, r.utt_id)
+        f = cache_path(cache_dir, cfg, r.utt_id, r.path)
         try:
             stale = (r.utt_id in old_paths and old_paths[r.utt_id] != r.path) or (
                 os.stat(r.path).st_mtime > f.stat().st_mtime
