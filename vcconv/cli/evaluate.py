@@ -10,28 +10,10 @@ import typer
 
 from vcconv.cli import app, console
 from vcconv.cli.progress import progress_callback
+from vcconv.eval.conversion import METRIC_LABELS
 
 REFS_PER_SPEAKER = 5
 
-# (column, label, digits) shown in the table when present
-_TABLE = (
-    ("cos_to_target", "cos(output, target utt)", 3),
-    ("cos_to_source", "cos(output, source utt)", 3),
-    ("margin", "margin (target - source)", 3),
-    ("target_win", "target win (utt vs utt)", 3),
-    ("cos_to_target_centroid", "cos(output, target centroid)", 3),
-    ("cos_to_source_centroid", "cos(output, source centroid)", 3),
-    ("centroid_win", "target win (centroids)", 3),
-    ("id_correct", "closed-set id accuracy", 3),
-    ("wer", "WER (mean of utterances)", 3),
-    ("cer", "CER (mean of utterances)", 3),
-    ("wer_source", "WER of the source itself", 3),
-    ("mcd", "MCD vs parallel target (dB)", 2),
-    ("vuv_error", "V/UV error vs parallel target", 3),
-    ("f0_diff_st", "F0 output - target (semitones)", 2),
-    ("f0_abs_diff_st", "|F0 output - target| (st)", 2),
-    ("f0_source_diff_st", "F0 source - target (st)", 2),
-)
 _CORPUS = (
     ("wer_corpus", "WER (corpus)"),
     ("cer_corpus", "CER (corpus)"),
@@ -115,7 +97,7 @@ def evaluate(
         columns["copy of source"] = run("copy baseline", copy_source_pairs(pairs))[1]
 
     table = Table("metric", *columns, title=f"{summary['n']} pairs (mean ± 95 % CI)")
-    for col, label, digits in _TABLE:
+    for col, label, digits in METRIC_LABELS:
         if col in summary["metrics"]:
             table.add_row(label, *(_fmt(s["metrics"].get(col), digits) for s in columns.values()))
     for key, label in _CORPUS:

@@ -343,3 +343,26 @@ def read_pairs_csv(path: str | Path) -> list[dict]:
     if not pairs:
         raise DataError(f"{path}: no pairs")
     return pairs
+
+
+# (column, label, digits) in the order shown; other numeric columns follow with their own names
+METRIC_LABELS = (
+    ("cos_to_target", "cos(output, target utt)", 3),
+    ("cos_to_source", "cos(output, source utt)", 3),
+    ("margin", "margin (target - source)", 3),
+    ("target_win", "target win (utt vs utt)", 3),
+    ("cos_source_target", "cos(source, target) before conversion", 3),
+    ("cos_to_target_centroid", "cos(output, target centroid)", 3),
+    ("cos_to_source_centroid", "cos(output, source centroid)", 3),
+    ("centroid_margin", "centroid margin", 3),
+    ("centroid_win", "target win (centroids)", 3),
+    ("id_correct", "closed-set id accuracy", 3),
+    ("wer", "WER (mean of utterances)", 3),
+    ("cer", "CER (mean of utterances)", 3),
+    ("wer_source", "WER of the source itself", 3),
+    ("mcd", "MCD vs parallel target (dB)", 2),
+    ("vuv_error", "V/UV error vs parallel target", 3),
+    ("f0_diff_st", "F0 output - target (semitones)", 2),
+    ("f0_abs_diff_st", "|F0 output - target| (st)", 2),
+    ("f0_source_diff_st", "F0 source - target (st)", 2),
+)

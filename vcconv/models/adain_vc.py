@@ -106,6 +106,16 @@ class AdaINVC(nn.Module):
 
         Returns a dict of scalar tensors; ``"total"`` is what to minimise.
         """
+        mu, rec, kl = self.reconstruction(batch)
+        total = rec + self.kl_weight_at(step) * kl
+        return {"total": total, "recon": rec.detach(), "kl": kl.detach()}
+
+    def reconstruction(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The auto-encoder pass shared by every AdaIN-based family.
+
+        Returns the content mean ``(B, content_dim, T)``, the L1 reconstruction loss of the
+        standardised ``batch["mel"]`` and the KL term (zero when off or in eval mode).
+        """
         x = self.norm(batch["mel"])
         mu, logvar = self.content_encoder(self.norm(batch["mel_in"]) if "mel_in" in batch else x)
         if self.cfg.kl_weight > 0 and self.training:
@@ -115,7 +125,4 @@ class AdaINVC(nn.Module):
         else:
             z, kl = mu, mu.new_zeros(())
         spk = self.speaker_encoder(self.norm(batch["ref"]))
-        recon = self.decoder(z, spk)
-        rec = F.l1_loss(recon, x)
-        total = rec + self.kl_weight_at(step) * kl
-        return {"total": total, "recon": rec.detach(), "kl": kl.detach()}
+        return mu, F.l1_loss(self.decoder(z, spk), x), kl

@@ -173,18 +173,8 @@ class AdversarialVC(AdaINVC):
         ``"total"`` is always the auto-encoder's objective (so the logged value
         means the same in every phase); ``"clf_loss"`` the classifier's.
         """
-        x = self.norm(batch["mel"])
         with torch.set_grad_enabled(torch.is_grad_enabled() and phase != "clf"):
-            # mirrors AdaINVC.loss (kept in step with it)
-            mu, logvar = self.content_encoder(x)
-            if self.cfg.kl_weight > 0 and self.training:
-                logvar = logvar.clamp(-10, 4)
-                z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-                kl = 0.5 * torch.mean(mu.pow(2) + logvar.exp() - logvar - 1)
-            else:
-                z, kl = mu, mu.new_zeros(())
-            spk = self.speaker_encoder(self.norm(batch["ref"]))
-            rec = F.l1_loss(self.decoder(z, spk), x)
+            mu, rec, kl = self.reconstruction(batch)
         with torch.set_grad_enabled(torch.is_grad_enabled() and phase != "ae"):
             logits = self.classifier(mu.detach() if phase == "clf" else mu)
         clf_loss = F.cross_entropy(logits.float(), batch["speaker"])
