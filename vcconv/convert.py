@@ -52,12 +52,23 @@ class Converter:
     ``device=None`` picks CUDA when available, else CPU.
     """
 
-    def __init__(self, model: str | Path | None = None, vocoder: str | None = None, device: str | None = None):
+    def __init__(self, model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
+                 pitch_shift: float = 0.0):
         self.device = default_device(device)
+        self.pitch_shift = pitch_shift
         self.model_path = resolve_model_path(model)
         self.model, self.cfg = load_model_file(self.model_path, self.device)
         self.audio: AudioConfig = self.cfg.audio
         self.vocoder = load_vocoder(vocoder, self.audio, self.device)
+        if pitch_shift and not hasattr(self.vocoder, "predict_f0"):
+            raise ModelError("--pitch-shift needs an F0-driven vocoder (the default hnf), not Griffin-Lim")
+
+    def _vocode_batch(self, mel: torch.Tensor) -> torch.Tensor:
+        """``(1, n_mels, T)`` -> ``(1, N)``; moves the vocoder's F0 by ``pitch_shift`` semitones."""
+        if not self.pitch_shift:
+            return self.vocoder(mel)
+        f0 = self.vocoder.predict_f0(mel)
+        return self.vocoder(mel, f0=f0 * 2.0 ** (self.pitch_shift / 12.0))
 
     @torch.no_grad()
     def speaker_vector(self, references: list[str | Path]) -> torch.Tensor:
@@ -101,14 +112,14 @@ class Converter:
         T = mel.shape[-1]
         hop = self.audio.hop_length
         if T <= 4 * CHUNK_FRAMES:
-            return self.vocoder(mel[None])[0].float().cpu().numpy()
+            return self._vocode_batch(mel[None])[0].float().cpu().numpy()
         pieces = []
         ov = OVERLAP_FRAMES
         s = 0
         while s < T:
             e = min(T, s + 4 * CHUNK_FRAMES)
             a = max(0, s - ov)
-            wav = self.vocoder(mel[None, :, a:e])[0].float().cpu().numpy()
+            wav = self._vocode_batch(mel[None, :, a:e])[0].float().cpu().numpy()
             pieces.append((a * hop, wav))
             s = e
         total = (T - 1) * hop
@@ -151,7 +162,7 @@ class Converter:
 
 def convert(source: str | Path, references: list[str | Path] | str | Path, output: str | Path,
             model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
-            overwrite: bool = True) -> ConversionResult:
+            overwrite: bool = True, pitch_shift: float = 0.0) -> ConversionResult:
     """Convert one file and write ``output`` (16-bit WAV at the model's rate, atomically)."""
     if isinstance(references, (str, Path)):
         references = [references]
@@ -160,7 +171,7 @@ def convert(source: str | Path, references: list[str | Path] | str | Path, outpu
     source_p, output_p = Path(source).resolve(), Path(output).resolve()
     if output_p == source_p or output_p in {Path(r).resolve() for r in references}:
         raise ModelError(f"{output}: refusing to write over an input file")
-    conv = Converter(model, vocoder, device)
+    conv = Converter(model, vocoder, device, pitch_shift=pitch_shift)
     result = conv.convert(source, references)
     save_audio(output, result.wav, result.sample_rate, overwrite=overwrite)
     return result

@@ -19,6 +19,8 @@ def convert_cmd(
     vocoder: Optional[str] = typer.Option(None, "--vocoder", help="griffinlim, griffinlim:N, or a vocoder name."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda (default: CUDA if present)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
+    pitch_shift: float = typer.Option(0.0, "--pitch-shift", help="Move the output pitch by this many semitones "
+                                      "(F0-driven vocoder only)."),
 ) -> None:
     """Convert SOURCE to the voice of --target and write -o OUTPUT."""
     from vcconv.convert import convert
@@ -26,7 +28,7 @@ def convert_cmd(
 
     if output.exists() and not force:
         raise VcconvError(f"{output}: exists already (use --force to overwrite)")
-    result = convert(source, target, output, model=model, vocoder=vocoder, device=device)
+    result = convert(source, target, output, model=model, vocoder=vocoder, device=device, pitch_shift=pitch_shift)
     dur = len(result.wav) / result.sample_rate
     t = result.timings
     console.print(f"wrote {output} ({dur:.2f} s, {result.sample_rate} Hz); "
