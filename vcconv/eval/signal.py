@@ -41,28 +41,17 @@ def f0_track(wav: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
         ``f0`` ``(T,)`` in Hz (NaN where unvoiced) and ``voiced`` ``(T,)`` bool,
         ``T = N16 // 256 + 1`` with ``N16`` the length at 16 kHz.
     """
-    y = _at_eval_sr(wav, sr)
-    n_frames = len(y) // HOP + 1
-    try:
-        import pyworld as pw
-    except ImportError:
-        pw = None
-    if pw is not None:
-        x = y.astype(np.float64)
-        period_ms = 1000.0 * HOP / EVAL_SR
-        f0, t = pw.dio(x, EVAL_SR, f0_floor=F0_MIN, f0_ceil=F0_MAX, frame_period=period_ms)
-        f0 = pw.stonemask(x, f0, t, EVAL_SR)
-        f0 = np.pad(f0, (0, max(0, n_frames - len(f0))))[:n_frames]
-        voiced = f0 > 0
-    else:
-        import librosa
+    from vcconv.pitch import extract_f0
 
-        f0, voiced, _ = librosa.pyin(
-            y, fmin=F0_MIN, fmax=F0_MAX, sr=EVAL_SR, frame_length=F0_FRAME, hop_length=HOP, center=True
-        )
-    voiced = np.asarray(voiced, dtype=bool) & np.isfinite(f0)
-    f0 = np.where(voiced, f0, np.nan).astype(np.float64)
-    return f0, voiced
+    y = _at_eval_sr(wav, sr)
+    try:
+        import pyworld  # noqa: F401
+        method = "dio"
+    except ImportError:
+        method = "pyin"
+    f0 = extract_f0(y, EVAL_SR, HOP, method=method, f0_min=F0_MIN, f0_max=F0_MAX)
+    voiced = np.isfinite(f0) & (f0 > 0)
+    return np.where(voiced, f0, np.nan).astype(np.float64), voiced
 
 
 def log_f0_stats(wav: np.ndarray, sr: int) -> tuple[float, float]:
