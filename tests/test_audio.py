@@ -229,6 +229,19 @@ def test_cli_subprocess_bad_file_no_traceback(tmp_path, bad_audio):
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("argv, needle", [
+    (["convert"], "Missing argument"),
+    (["convert", "x.wav", "--bogus-option"], "No such option"),
+    (["no-such-command"], "No such command"),
+])
+def test_cli_usage_errors_exit_2_without_traceback(argv, needle, capsys):
+    # typer vendors click in recent releases: the usage-error path must not need `import click`
+    code, out, err = _run_main(argv, capsys)
+    assert code == 2
+    assert needle in out + err
+    assert "Traceback" not in out + err and "ModuleNotFoundError" not in out + err
+
+
 def test_cli_info_lists_models(tmp_path, monkeypatch, capsys):
     from safetensors.torch import save_file
 

@@ -53,11 +53,12 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except Exception as err:  # click usage errors and aborts
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
+        # typer >= 0.2x vendors click as typer._click (no `click` package installed), older
+        # typer uses click itself: recognise both by the classes' names, not by import.
+        names = {cls.__name__ for cls in type(err).__mro__}
+        if "ClickException" in names:
             err.show()
-            sys.exit(2)
-        if isinstance(err, click.exceptions.Abort):
+            sys.exit(getattr(err, "exit_code", 2))
+        if "Abort" in names:
             sys.exit(1)
         raise

@@ -58,7 +58,8 @@ def _extract_one(args: tuple[str, str, dict, str]) -> tuple[str, str | None]:
     except AudioError as err:
         return utt_id, str(err)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.part.npz")
+    # unique per process: two trainings filling one cache at once must not share a temp file
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.part.npz")
     np.savez(tmp, mel=mel.astype(np.float16), offset=np.float32(offset))
     os.replace(tmp, out)
     return utt_id, None
