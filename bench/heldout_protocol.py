@@ -73,6 +73,11 @@ def main() -> None:
     ap.add_argument("--sentences", type=int, default=10)
     ap.add_argument("--vocoder", default=None)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--strength", type=float, default=1.0, help="conversion strength (Converter option)")
+    ap.add_argument("--f0", default="predict", help="predict | transfer (Converter option)")
+    ap.add_argument("--no-baselines", action="store_true",
+                    help="skip the untrained-model and noise baselines (model-comparison runs; the resynthesis "
+                         "reference for the WER ratio is kept)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     out = args.out.resolve()  # absolute: pair CSV paths are resolved against the CSV folder
@@ -85,19 +90,21 @@ def main() -> None:
     print(f"{len(pairs)} pairs over {len(speakers)} unseen speakers: {', '.join(speakers)}", flush=True)
 
     # 2. trained model
-    s = convert_pairs(out / "pairs.csv", model=args.model, vocoder=args.vocoder, workers=args.workers)
+    s = convert_pairs(out / "pairs.csv", model=args.model, vocoder=args.vocoder, workers=args.workers,
+                      strength=args.strength, f0=args.f0)
     print(f"converted {s.converted}, skipped {s.skipped}, failed {s.failed}", flush=True)
 
     # 3. untrained model, same architecture and feature normalisation
     trained, cfg = load_model_file(args.model, "cpu")
-    torch.manual_seed(0)
-    untrained = build_model(cfg.model_kind, cfg.model)
-    untrained.norm.load_state_dict(trained.norm.state_dict())
-    save_safetensors(untrained, cfg, out / "untrained.safetensors")
-    pairs_u = [{**p, "output": p["output"].replace(str(out / "model"), str(out / "untrained"))} for p in pairs]
-    write_csv(pairs_u, out / "pairs_untrained.csv")
-    convert_pairs(out / "pairs_untrained.csv", model=out / "untrained.safetensors", vocoder=args.vocoder,
-                  workers=args.workers)
+    if not args.no_baselines:
+        torch.manual_seed(0)
+        untrained = build_model(cfg.model_kind, cfg.model)
+        untrained.norm.load_state_dict(trained.norm.state_dict())
+        save_safetensors(untrained, cfg, out / "untrained.safetensors")
+        pairs_u = [{**p, "output": p["output"].replace(str(out / "model"), str(out / "untrained"))} for p in pairs]
+        write_csv(pairs_u, out / "pairs_untrained.csv")
+        convert_pairs(out / "pairs_untrained.csv", model=out / "untrained.safetensors", vocoder=args.vocoder,
+                      workers=args.workers)
 
     # 4. resynthesis of the sources by the same vocoder (the WER reference)
     voc = load_vocoder(args.vocoder, cfg.audio)
@@ -125,12 +132,13 @@ def main() -> None:
     rows, summ = evaluate_pairs(pairs, speaker_refs=refs6)
     write_csv(rows, out / "pairs_eval.csv")
     results["model"] = (rows, summ)
-    rows_u, summ_u = evaluate_pairs(pairs_u, speaker_refs=refs6, asr=False, f0=True)  # its words are gone anyway
-    write_csv(rows_u, out / "pairs_untrained_eval.csv")
-    results["untrained"] = (rows_u, summ_u)
-    noise_pairs = make_noise_pairs(pairs, out / "noise")
-    rows_n, summ_n = evaluate_pairs(noise_pairs, speaker_refs=refs6, asr=False, f0=False)
-    results["noise"] = (rows_n, summ_n)
+    if not args.no_baselines:
+        rows_u, summ_u = evaluate_pairs(pairs_u, speaker_refs=refs6, asr=False, f0=True)  # its words are gone anyway
+        write_csv(rows_u, out / "pairs_untrained_eval.csv")
+        results["untrained"] = (rows_u, summ_u)
+        noise_pairs = make_noise_pairs(pairs, out / "noise")
+        rows_n, summ_n = evaluate_pairs(noise_pairs, speaker_refs=refs6, asr=False, f0=False)
+        results["noise"] = (rows_n, summ_n)
     uniq = list({p["source"]: p for p in pairs_r}.values())
     rows_r, summ_r = evaluate_pairs(uniq, speaker_refs=None, asr=True, f0=False)
     results["resynth (no conversion)"] = (rows_r, summ_r)

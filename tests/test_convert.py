@@ -50,3 +50,54 @@ def test_refuses_to_write_over_an_input(tmp_path):
     with pytest.raises(ModelError, match="over an input"):
         convert(src, TARGET, src)
     assert src.read_bytes() == before
+
+
+def test_strength_interpolates_and_extrapolates_the_speaker_vector():
+    import torch
+
+    from vcconv.audio import load_audio
+    from vcconv.convert import Converter
+
+    conv = Converter(vocoder="griffinlim:2", device="cpu")
+    src_wav = load_audio(SOURCE, conv.audio.sample_rate)
+    s_tgt = conv.speaker_vector([TARGET])
+    s_src = conv.speaker_vector([SOURCE])
+    assert torch.allclose(conv.apply_strength(s_tgt, src_wav), s_tgt)  # strength 1: the target's own vector
+    conv.strength = 0.0
+    assert torch.allclose(conv.apply_strength(s_tgt, src_wav), s_src, atol=1e-5)  # 0: the source's voice
+    conv.strength = 2.0
+    assert torch.allclose(conv.apply_strength(s_tgt, src_wav), 2 * s_tgt - s_src, atol=1e-5)
+
+
+def test_strength_out_of_range_is_a_clear_error():
+    from vcconv.convert import Converter
+    from vcconv.errors import ModelError
+
+    with pytest.raises(ModelError, match="strength"):
+        Converter(vocoder="griffinlim:2", device="cpu", strength=-1.0)
+
+
+def test_f0_transfer_matches_the_target_range_and_spread(tmp_path):
+    pytest.importorskip("pyworld")
+    from vcconv.audio import load_audio
+    from vcconv.convert import convert
+    from vcconv.pitch import extract_f0, log_f0_stats
+
+    def stats(p):
+        return log_f0_stats(extract_f0(load_audio(p, 16000), 16000))
+
+    out = tmp_path / "t.wav"
+    convert(SOURCE, TARGET, out, f0="transfer")
+    (mu_s, sd_s), (mu_t, sd_t), (mu_o, sd_o) = stats(SOURCE), stats(TARGET), stats(out)
+    assert abs(mu_o - mu_t) * 12 / np.log(2) < 2.0  # within 2 semitones of the target's mean (source is ~12 away)
+    assert abs(np.log(sd_o / sd_t)) < abs(np.log(sd_s / sd_t))  # spread moved towards the target's
+
+
+def test_f0_transfer_needs_an_f0_driven_vocoder_and_a_known_mode(tmp_path):
+    from vcconv.convert import Converter
+    from vcconv.errors import ModelError
+
+    with pytest.raises(ModelError, match="F0-driven"):
+        Converter(vocoder="griffinlim:2", device="cpu", f0="transfer")
+    with pytest.raises(ModelError, match="--f0 mode"):
+        Converter(device="cpu", f0="sing")

@@ -219,10 +219,10 @@ def clean_stale_parts(folders: Sequence[str | Path], recursive: bool = True) -> 
 class _Worker:
     """A loaded :class:`~vcconv.convert.Converter` plus a cache of speaker vectors."""
 
-    def __init__(self, model, vocoder, device):
+    def __init__(self, model, vocoder, device, options: dict | None = None):
         from vcconv.convert import Converter
 
-        self.conv = Converter(model, vocoder, device)
+        self.conv = Converter(model, vocoder, device, **(options or {}))
         self.speakers: dict[tuple[str, ...], torch.Tensor | AudioError] = {}
 
     def speaker(self, refs: tuple[Path, ...]) -> torch.Tensor:
@@ -248,7 +248,7 @@ class _Worker:
             return {"ok": False, "error": (str(job.source), f"reference clip {err.path}: {err.problem}"),
                     "seconds": 0.0, "timings": timings}
         try:
-            result = conv.convert(job.source, speaker=spk)
+            result = conv.convert(job.source, references=list(job.references), speaker=spk)
             out = result.wav
             t4 = time.perf_counter()
             save_audio(job.output, out, conv.audio.sample_rate, overwrite=force)
@@ -282,11 +282,11 @@ def _die_with_parent() -> None:
         pass
 
 
-def _init_process(model, vocoder, device, threads: int) -> None:
+def _init_process(model, vocoder, device, threads: int, options: dict | None = None) -> None:
     _die_with_parent()
     torch.set_num_threads(threads)
     try:
-        _PROCESS["worker"] = _Worker(model, vocoder, device)
+        _PROCESS["worker"] = _Worker(model, vocoder, device, options)
     except VcconvError as err:
         _PROCESS["fatal"] = str(err)
 
@@ -309,8 +309,12 @@ def run_jobs(
     progress: Progress | None = None,
     failures_file: str | Path | None = None,
     clean_folders: Sequence[str | Path] = (),
+    strength: float = 1.0,
+    pitch_shift: float = 0.0,
+    f0: str = "predict",
 ) -> BatchSummary:
     """Run ``jobs`` (see the module docstring).  ``threads=0``: ``max(1, cores // workers)``.
+    ``strength``, ``pitch_shift`` and ``f0`` are :class:`~vcconv.convert.Converter` options.
 
     ``progress(done, total)`` is called as jobs finish (skipped ones count as done).
     ``failures_file`` is written when anything failed, and removed when nothing did.
@@ -319,6 +323,7 @@ def run_jobs(
     from vcconv.train import cpu_threads
 
     start = time.perf_counter()
+    options = {"strength": strength, "pitch_shift": pitch_shift, "f0": f0}
     model = resolve_model_path(model).resolve()  # a missing model fails here, before any worker starts
     workers = max(1, int(workers))
     n_threads = cpu_threads(threads, world_size=1 if threads else workers)
@@ -354,13 +359,13 @@ def run_jobs(
         previous = torch.get_num_threads()
         torch.set_num_threads(n_threads)
         try:
-            worker = _Worker(model, vocoder, device)
+            worker = _Worker(model, vocoder, device, options)
             for job in todo:
                 record(job, worker.run(job, force))
         finally:
             torch.set_num_threads(previous)
     elif todo:
-        _run_pool(todo, workers, (model, vocoder, device, n_threads), force, record)
+        _run_pool(todo, workers, (model, vocoder, device, n_threads, options), force, record)
 
     summary.failures.sort()
     if failures_file is not None:
@@ -436,6 +441,9 @@ def convert_dir(
     workers: int = 1,
     threads: int = 0,
     progress: Progress | None = None,
+    strength: float = 1.0,
+    pitch_shift: float = 0.0,
+    f0: str = "predict",
 ) -> BatchSummary:
     """Convert every audio file under ``in_dir`` to the voice of ``references``.
 
@@ -449,7 +457,7 @@ def convert_dir(
         load_audio(ref, None)
     return run_jobs(jobs, model=model, vocoder=vocoder, device=device, force=force, workers=workers,
                     threads=threads, progress=progress, failures_file=Path(out_dir) / FAILURES_FILE,
-                    clean_folders=[out_dir])
+                    clean_folders=[out_dir], strength=strength, pitch_shift=pitch_shift, f0=f0)
 
 
 def convert_pairs(
@@ -462,6 +470,9 @@ def convert_pairs(
     workers: int = 1,
     threads: int = 0,
     progress: Progress | None = None,
+    strength: float = 1.0,
+    pitch_shift: float = 0.0,
+    f0: str = "predict",
 ) -> BatchSummary:
     """Convert the rows of a ``source,target,output`` CSV (see :func:`read_pairs`).
 
@@ -474,6 +485,7 @@ def convert_pairs(
     removed = clean_stale_parts(sorted({j.output.parent for j in jobs}), recursive=False)
     summary = run_jobs(jobs, model=model, vocoder=vocoder, device=device, force=force, workers=workers,
                        threads=threads, progress=progress,
-                       failures_file=pairs_csv.with_name(f"{pairs_csv.stem}.{FAILURES_FILE}"))
+                       failures_file=pairs_csv.with_name(f"{pairs_csv.stem}.{FAILURES_FILE}"),
+                       strength=strength, pitch_shift=pitch_shift, f0=f0)
     summary.stale_parts_removed = removed
     return summary

@@ -39,6 +39,9 @@ def resolve_model_path(name_or_path: str | Path | None) -> Path:
     raise ModelError(f"model '{name}' not found (not a file, and no {name}*.safetensors in {folder}); see 'vcconv info'")
 
 
+F0_MODES = ("predict", "transfer")
+
+
 @dataclass
 class ConversionResult:
     wav: np.ndarray  # (N,) float32
@@ -53,32 +56,93 @@ class Converter:
     """
 
     def __init__(self, model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
-                 pitch_shift: float = 0.0):
+                 pitch_shift: float = 0.0, strength: float = 1.0, f0: str = "predict"):
+        """``strength``: 1 uses the target's speaker vector; above 1 it is pushed further
+        away from the source's own vector, ``s = s_src + strength * (s_tgt - s_src)``
+        (more target-like, at some cost in clarity); 0 keeps the source voice.
+
+        ``f0`` (F0-driven vocoder only): ``"predict"`` lets the vocoder's F0 head read the
+        converted mel; ``"transfer"`` keeps the source's intonation, moved to the target
+        speaker's log-F0 mean and spread (see :meth:`transfer_f0`)."""
         self.device = default_device(device)
         self.pitch_shift = pitch_shift
+        if f0 not in F0_MODES:
+            raise ModelError(f"unknown --f0 mode '{f0}' (choose from {', '.join(F0_MODES)})")
+        self.f0_mode = f0
+        self._ref_f0: dict[tuple[str, ...], np.ndarray] = {}
+        if not 0.0 <= strength <= 4.0:
+            raise ModelError(f"--strength must be between 0 and 4 (got {strength})")
+        self.strength = float(strength)
         self.model_path = resolve_model_path(model)
         self.model, self.cfg = load_model_file(self.model_path, self.device)
         self.audio: AudioConfig = self.cfg.audio
         self.vocoder = load_vocoder(vocoder, self.audio, self.device)
-        if pitch_shift and not hasattr(self.vocoder, "predict_f0"):
+        self.f0_driven = hasattr(self.vocoder, "predict_f0")
+        if pitch_shift and not self.f0_driven:
             raise ModelError("--pitch-shift needs an F0-driven vocoder (the default hnf), not Griffin-Lim")
+        if f0 == "transfer" and not self.f0_driven:
+            raise ModelError("--f0 transfer needs an F0-driven vocoder (the default hnf), not Griffin-Lim")
 
-    def _vocode_batch(self, mel: torch.Tensor) -> torch.Tensor:
-        """``(1, n_mels, T)`` -> ``(1, N)``; moves the vocoder's F0 by ``pitch_shift`` semitones."""
-        if not self.pitch_shift:
+    def _vocode_batch(self, mel: torch.Tensor, f0: torch.Tensor | None = None) -> torch.Tensor:
+        """``(1, n_mels, T)`` [+ ``(1, T)`` Hz] -> ``(1, N)``; moves the F0 by ``pitch_shift`` semitones."""
+        if not self.pitch_shift and f0 is None:
             return self.vocoder(mel)
-        f0 = self.vocoder.predict_f0(mel)
+        if f0 is None:
+            f0 = self.vocoder.predict_f0(mel)
         return self.vocoder(mel, f0=f0 * 2.0 ** (self.pitch_shift / 12.0))
+
+    @torch.no_grad()
+    def reference_f0(self, references: list[str | Path]) -> np.ndarray:
+        """Voiced F0 values (Hz) of the reference clips, read by the vocoder's F0 head; cached."""
+        key = tuple(str(Path(r).resolve()) for r in references)
+        if key not in self._ref_f0:
+            vals = []
+            for ref in references:
+                wav = preprocess(load_audio(ref, self.audio.sample_rate), self.audio, trim=True)
+                mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
+                f0 = self.vocoder.predict_f0(mel[None])[0].cpu().numpy()
+                vals.append(f0[f0 > 0])
+            self._ref_f0[key] = np.concatenate(vals).astype(np.float64)
+        return self._ref_f0[key]
+
+    @torch.no_grad()
+    def transfer_f0(self, source_mel: torch.Tensor, converted_mel: torch.Tensor, target_f0: np.ndarray) -> torch.Tensor:
+        """F0 track for the converted speech: the source's contour, Gaussian-normalised in
+        log F0 to the target's mean and spread, voiced where the converted mel is voiced
+        (gaps in the source's voicing are bridged in log F0).
+
+        ``source_mel``, ``converted_mel``: ``(n_mels, T)``; ``target_f0``: voiced Hz values.
+        Returns ``(1, T)`` Hz, 0 = unvoiced.  Falls back to the vocoder's own reading of
+        the converted mel when the source or the target has no voiced frame.
+        """
+        from vcconv.pitch import interpolate_unvoiced, log_f0_stats, shift_f0_to_target
+
+        conv_f0 = self.vocoder.predict_f0(converted_mel[None])  # (1, T)
+        src_f0 = self.vocoder.predict_f0(source_mel[None])[0].cpu().numpy().astype(np.float64)
+        if (src_f0 > 0).sum() < 2 or target_f0.size < 2:
+            return conv_f0
+        moved = shift_f0_to_target(src_f0, log_f0_stats(src_f0), log_f0_stats(target_f0))
+        filled = torch.from_numpy(interpolate_unvoiced(moved)).to(conv_f0)
+        return torch.where(conv_f0 > 0, filled[None], torch.zeros_like(conv_f0))
 
     @torch.no_grad()
     def speaker_vector(self, references: list[str | Path]) -> torch.Tensor:
         """Mean speaker vector of one or more reference clips (silence-trimmed).  -> ``(1, speaker_dim)``."""
-        vecs = []
-        for ref in references:
-            wav = preprocess(load_audio(ref, self.audio.sample_rate), self.audio, trim=True)
-            mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio).unsqueeze(0)
-            vecs.append(self.model.speaker(mel))
-        return torch.stack(vecs).mean(dim=0)
+        return torch.stack([self._speaker_of(load_audio(ref, self.audio.sample_rate)) for ref in references]).mean(dim=0)
+
+    def _speaker_of(self, wav: np.ndarray) -> torch.Tensor:
+        """``(N,)`` waveform at the model's rate -> speaker vector ``(1, speaker_dim)`` (silence trimmed)."""
+        wav = preprocess(wav, self.audio, trim=True)
+        mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio).unsqueeze(0)
+        return self.model.speaker(mel)
+
+    @torch.no_grad()
+    def apply_strength(self, speaker: torch.Tensor, source_wav: np.ndarray) -> torch.Tensor:
+        """``s_src + strength * (speaker - s_src)`` with ``s_src`` the source's own vector; ``(1, S)``."""
+        if self.strength == 1.0:
+            return speaker
+        s_src = self._speaker_of(source_wav)
+        return s_src + self.strength * (speaker - s_src)
 
     @torch.no_grad()
     def convert_mel(self, source_mel: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
@@ -107,19 +171,19 @@ class Converter:
         return out / weight.clamp(min=1e-6)
 
     @torch.no_grad()
-    def vocode(self, mel: torch.Tensor) -> np.ndarray:
-        """``(n_mels, T)`` -> ``(N,)`` float32, in chunks for long inputs."""
+    def vocode(self, mel: torch.Tensor, f0: torch.Tensor | None = None) -> np.ndarray:
+        """``(n_mels, T)`` [+ F0 ``(1, T)`` Hz] -> ``(N,)`` float32, in chunks for long inputs."""
         T = mel.shape[-1]
         hop = self.audio.hop_length
         if T <= 4 * CHUNK_FRAMES:
-            return self._vocode_batch(mel[None])[0].float().cpu().numpy()
+            return self._vocode_batch(mel[None], f0)[0].float().cpu().numpy()
         pieces = []
         ov = OVERLAP_FRAMES
         s = 0
         while s < T:
             e = min(T, s + 4 * CHUNK_FRAMES)
             a = max(0, s - ov)
-            wav = self._vocode_batch(mel[None, :, a:e])[0].float().cpu().numpy()
+            wav = self._vocode_batch(mel[None, :, a:e], None if f0 is None else f0[:, a:e])[0].float().cpu().numpy()
             pieces.append((a * hop, wav))
             s = e
         total = (T - 1) * hop
@@ -146,14 +210,21 @@ class Converter:
             if not references:
                 raise ModelError("at least one --target reference clip is needed")
             speaker = self.speaker_vector(references)
+        target_f0 = None
+        if self.f0_mode == "transfer":
+            if not references:
+                raise ModelError("--f0 transfer needs the reference clips, not only a speaker vector")
+            target_f0 = self.reference_f0(references)
         t_ref = time.perf_counter()
         wav = normalize_loudness(load_audio(source, self.audio.sample_rate), self.audio.target_dbfs)
+        speaker = self.apply_strength(speaker, wav)
         t1 = time.perf_counter()
         mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
         t2 = time.perf_counter()
         converted = self.convert_mel(mel, speaker)
         t3 = time.perf_counter()
-        out = self.vocode(converted)
+        f0 = None if target_f0 is None else self.transfer_f0(mel, converted, target_f0)
+        out = self.vocode(converted, f0)
         t4 = time.perf_counter()
         out = normalize_loudness(out, self.audio.target_dbfs)
         return ConversionResult(out, self.audio.sample_rate, {"reference": t_ref - t0, "load": t1 - t_ref,
@@ -162,7 +233,8 @@ class Converter:
 
 def convert(source: str | Path, references: list[str | Path] | str | Path, output: str | Path,
             model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
-            overwrite: bool = True, pitch_shift: float = 0.0) -> ConversionResult:
+            overwrite: bool = True, pitch_shift: float = 0.0, strength: float = 1.0,
+            f0: str = "predict") -> ConversionResult:
     """Convert one file and write ``output`` (16-bit WAV at the model's rate, atomically)."""
     if isinstance(references, (str, Path)):
         references = [references]
@@ -171,7 +243,7 @@ def convert(source: str | Path, references: list[str | Path] | str | Path, outpu
     source_p, output_p = Path(source).resolve(), Path(output).resolve()
     if output_p == source_p or output_p in {Path(r).resolve() for r in references}:
         raise ModelError(f"{output}: refusing to write over an input file")
-    conv = Converter(model, vocoder, device, pitch_shift=pitch_shift)
+    conv = Converter(model, vocoder, device, pitch_shift=pitch_shift, strength=strength, f0=f0)
     result = conv.convert(source, references)
     save_audio(output, result.wav, result.sample_rate, overwrite=overwrite)
     return result

@@ -28,6 +28,9 @@ def batch_cmd(
     threads: int = typer.Option(0, "--threads", min=0, help="Torch threads per worker (0: cores // workers). "
                                 "Use 1 when other jobs keep the cores busy."),
     force: bool = typer.Option(False, "--force", help="Redo outputs that exist already (default: skip them, i.e. resume)."),
+    strength: float = typer.Option(1.0, "--strength", help="Conversion strength (see 'vcconv convert --help')."),
+    pitch_shift: float = typer.Option(0.0, "--pitch-shift", help="Semitones (F0-driven vocoder only)."),
+    f0: str = typer.Option("predict", "--f0", help="predict | transfer (see 'vcconv convert --help')."),
 ) -> None:
     """Convert many files: IN_DIR --target REF -o OUT_DIR, or --pairs pairs.csv.
 
@@ -43,7 +46,8 @@ def batch_cmd(
         if in_dir is not None or target or output is not None:
             raise VcconvError("use either --pairs CSV or IN_DIR --target REF -o OUT_DIR, not both")
         run = lambda cb: convert_pairs(pairs, model=model, vocoder=vocoder, device=device,  # noqa: E731
-                                       force=force, workers=workers, threads=threads, progress=cb)
+                                       force=force, workers=workers, threads=threads, progress=cb,
+                                       strength=strength, pitch_shift=pitch_shift, f0=f0)
         what = str(pairs)
     else:
         if in_dir is None:
@@ -53,7 +57,8 @@ def batch_cmd(
         if output is None:
             raise VcconvError("-o OUT_DIR is required with IN_DIR")
         run = lambda cb: convert_dir(in_dir, target, output, model=model, vocoder=vocoder, device=device,  # noqa: E731
-                                     force=force, workers=workers, threads=threads, progress=cb)
+                                     force=force, workers=workers, threads=threads, progress=cb,
+                                     strength=strength, pitch_shift=pitch_shift, f0=f0)
         what = f"{in_dir} -> {output}"
     with progress_callback("converting") as cb:
         summary = run(cb)

@@ -21,6 +21,10 @@ def convert_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
     pitch_shift: float = typer.Option(0.0, "--pitch-shift", help="Move the output pitch by this many semitones "
                                       "(F0-driven vocoder only)."),
+    strength: float = typer.Option(1.0, "--strength", help="Conversion strength: 1 = the target's voice; >1 pushes "
+                                   "the speaker vector further from the source's (more target-like, less clear)."),
+    f0: str = typer.Option("predict", "--f0", help="F0 of the output (F0-driven vocoder): 'predict' = read from the "
+                           "converted mel; 'transfer' = the source's intonation moved to the target's pitch range."),
 ) -> None:
     """Convert SOURCE to the voice of --target and write -o OUTPUT."""
     from vcconv.convert import convert
@@ -28,7 +32,8 @@ def convert_cmd(
 
     if output.exists() and not force:
         raise VcconvError(f"{output}: exists already (use --force to overwrite)")
-    result = convert(source, target, output, model=model, vocoder=vocoder, device=device, pitch_shift=pitch_shift)
+    result = convert(source, target, output, model=model, vocoder=vocoder, device=device, pitch_shift=pitch_shift,
+                     strength=strength, f0=f0)
     dur = len(result.wav) / result.sample_rate
     t = result.timings
     console.print(f"wrote {output} ({dur:.2f} s, {result.sample_rate} Hz); "
