@@ -73,8 +73,9 @@ def main() -> None:
     ap.add_argument("--sentences", type=int, default=10)
     ap.add_argument("--vocoder", default=None)
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--strength", type=float, default=1.0, help="conversion strength (Converter option)")
-    ap.add_argument("--f0", default="predict", help="predict | transfer (Converter option)")
+    ap.add_argument("--strength", type=float, default=1.0,
+                    help="conversion strength (default 1: the model alone; the CLI default is 1.5)")
+    ap.add_argument("--f0", default="predict", help="predict | transfer | auto (default predict: the model alone)")
     ap.add_argument("--no-baselines", action="store_true",
                     help="skip the untrained-model and noise baselines (model-comparison runs; the resynthesis "
                          "reference for the WER ratio is kept)")

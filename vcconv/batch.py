@@ -309,9 +309,9 @@ def run_jobs(
     progress: Progress | None = None,
     failures_file: str | Path | None = None,
     clean_folders: Sequence[str | Path] = (),
-    strength: float = 1.0,
+    strength: float | None = None,
     pitch_shift: float = 0.0,
-    f0: str = "predict",
+    f0: str | None = None,
 ) -> BatchSummary:
     """Run ``jobs`` (see the module docstring).  ``threads=0``: ``max(1, cores // workers)``.
     ``strength``, ``pitch_shift`` and ``f0`` are :class:`~vcconv.convert.Converter` options.
@@ -323,7 +323,10 @@ def run_jobs(
     from vcconv.train import cpu_threads
 
     start = time.perf_counter()
-    options = {"strength": strength, "pitch_shift": pitch_shift, "f0": f0}
+    from vcconv.convert import DEFAULT_F0, DEFAULT_STRENGTH
+
+    options = {"strength": DEFAULT_STRENGTH if strength is None else strength, "pitch_shift": pitch_shift,
+               "f0": f0 or DEFAULT_F0}
     model = resolve_model_path(model).resolve()  # a missing model fails here, before any worker starts
     workers = max(1, int(workers))
     n_threads = cpu_threads(threads, world_size=1 if threads else workers)
@@ -441,9 +444,9 @@ def convert_dir(
     workers: int = 1,
     threads: int = 0,
     progress: Progress | None = None,
-    strength: float = 1.0,
+    strength: float | None = None,
     pitch_shift: float = 0.0,
-    f0: str = "predict",
+    f0: str | None = None,
 ) -> BatchSummary:
     """Convert every audio file under ``in_dir`` to the voice of ``references``.
 
@@ -470,9 +473,9 @@ def convert_pairs(
     workers: int = 1,
     threads: int = 0,
     progress: Progress | None = None,
-    strength: float = 1.0,
+    strength: float | None = None,
     pitch_shift: float = 0.0,
-    f0: str = "predict",
+    f0: str | None = None,
 ) -> BatchSummary:
     """Convert the rows of a ``source,target,output`` CSV (see :func:`read_pairs`).
 

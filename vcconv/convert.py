@@ -39,7 +39,12 @@ def resolve_model_path(name_or_path: str | Path | None) -> Path:
     raise ModelError(f"model '{name}' not found (not a file, and no {name}*.safetensors in {folder}); see 'vcconv info'")
 
 
-F0_MODES = ("predict", "transfer")
+F0_MODES = ("auto", "predict", "transfer")
+# Defaults chosen on 60 held-out pairs (adain-base + hnf; docs/models.md, "Conversion strength and F0"):
+# strength 1.0 / 1.5 / 2.0 gave target-win 0.600 / 0.967 / 0.983, closed-set id 0.567 / 0.883 / 0.817,
+# WER ratio 0.90 / 0.98 / 1.24; F0 transfer cut |F0 error| from ~1.1 to 0.3-0.8 semitones.
+DEFAULT_STRENGTH = 1.5
+DEFAULT_F0 = "auto"  # "transfer" with an F0-driven vocoder, else "predict"
 
 
 @dataclass
@@ -56,19 +61,19 @@ class Converter:
     """
 
     def __init__(self, model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
-                 pitch_shift: float = 0.0, strength: float = 1.0, f0: str = "predict"):
+                 pitch_shift: float = 0.0, strength: float = DEFAULT_STRENGTH, f0: str = DEFAULT_F0):
         """``strength``: 1 uses the target's speaker vector; above 1 it is pushed further
         away from the source's own vector, ``s = s_src + strength * (s_tgt - s_src)``
         (more target-like, at some cost in clarity); 0 keeps the source voice.
 
         ``f0`` (F0-driven vocoder only): ``"predict"`` lets the vocoder's F0 head read the
         converted mel; ``"transfer"`` keeps the source's intonation, moved to the target
-        speaker's log-F0 mean and spread (see :meth:`transfer_f0`)."""
+        speaker's log-F0 mean and spread (see :meth:`transfer_f0`); ``"auto"``: transfer
+        when the vocoder takes an F0 track, else predict (Griffin-Lim keeps the mel's pitch)."""
         self.device = default_device(device)
         self.pitch_shift = pitch_shift
         if f0 not in F0_MODES:
             raise ModelError(f"unknown --f0 mode '{f0}' (choose from {', '.join(F0_MODES)})")
-        self.f0_mode = f0
         self._ref_f0: dict[tuple[str, ...], np.ndarray] = {}
         if not 0.0 <= strength <= 4.0:
             raise ModelError(f"--strength must be between 0 and 4 (got {strength})")
@@ -82,6 +87,7 @@ class Converter:
             raise ModelError("--pitch-shift needs an F0-driven vocoder (the default hnf), not Griffin-Lim")
         if f0 == "transfer" and not self.f0_driven:
             raise ModelError("--f0 transfer needs an F0-driven vocoder (the default hnf), not Griffin-Lim")
+        self.f0_mode = ("transfer" if self.f0_driven else "predict") if f0 == "auto" else f0
 
     def _vocode_batch(self, mel: torch.Tensor, f0: torch.Tensor | None = None) -> torch.Tensor:
         """``(1, n_mels, T)`` [+ ``(1, T)`` Hz] -> ``(1, N)``; moves the F0 by ``pitch_shift`` semitones."""
@@ -233,8 +239,8 @@ class Converter:
 
 def convert(source: str | Path, references: list[str | Path] | str | Path, output: str | Path,
             model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
-            overwrite: bool = True, pitch_shift: float = 0.0, strength: float = 1.0,
-            f0: str = "predict") -> ConversionResult:
+            overwrite: bool = True, pitch_shift: float = 0.0, strength: float = DEFAULT_STRENGTH,
+            f0: str = DEFAULT_F0) -> ConversionResult:
     """Convert one file and write ``output`` (16-bit WAV at the model's rate, atomically)."""
     if isinstance(references, (str, Path)):
         references = [references]

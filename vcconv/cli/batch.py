@@ -28,9 +28,9 @@ def batch_cmd(
     threads: int = typer.Option(0, "--threads", min=0, help="Torch threads per worker (0: cores // workers). "
                                 "Use 1 when other jobs keep the cores busy."),
     force: bool = typer.Option(False, "--force", help="Redo outputs that exist already (default: skip them, i.e. resume)."),
-    strength: float = typer.Option(1.0, "--strength", help="Conversion strength (see 'vcconv convert --help')."),
+    strength: float = typer.Option(1.5, "--strength", help="Conversion strength (see 'vcconv convert --help')."),
     pitch_shift: float = typer.Option(0.0, "--pitch-shift", help="Semitones (F0-driven vocoder only)."),
-    f0: str = typer.Option("predict", "--f0", help="predict | transfer (see 'vcconv convert --help')."),
+    f0: str = typer.Option("auto", "--f0", help="auto | transfer | predict (see 'vcconv convert --help')."),
 ) -> None:
     """Convert many files: IN_DIR --target REF -o OUT_DIR, or --pairs pairs.csv.
 

@@ -21,10 +21,11 @@ def convert_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
     pitch_shift: float = typer.Option(0.0, "--pitch-shift", help="Move the output pitch by this many semitones "
                                       "(F0-driven vocoder only)."),
-    strength: float = typer.Option(1.0, "--strength", help="Conversion strength: 1 = the target's voice; >1 pushes "
+    strength: float = typer.Option(1.5, "--strength", help="Conversion strength: 1 = the target's speaker vector; >1 pushes "
                                    "the speaker vector further from the source's (more target-like, less clear)."),
-    f0: str = typer.Option("predict", "--f0", help="F0 of the output (F0-driven vocoder): 'predict' = read from the "
-                           "converted mel; 'transfer' = the source's intonation moved to the target's pitch range."),
+    f0: str = typer.Option("auto", "--f0", help="F0 of the output: 'transfer' = the source's intonation moved "
+                           "to the target's pitch range, 'predict' = read from the converted mel (F0-driven vocoder "
+                           "only); 'auto' = transfer when the vocoder takes F0."),
 ) -> None:
     """Convert SOURCE to the voice of --target and write -o OUTPUT."""
     from vcconv.convert import convert
