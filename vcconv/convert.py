@@ -44,7 +44,8 @@ F0_MODES = ("auto", "predict", "transfer")
 # strength 1.0 / 1.5 / 2.0 gave target-win 0.600 / 0.967 / 0.983, closed-set id 0.567 / 0.883 / 0.817,
 # WER ratio 0.90 / 0.98 / 1.24; F0 transfer cut |F0 error| from ~1.1 to 0.3-0.8 semitones.
 DEFAULT_STRENGTH = 1.5
-DEFAULT_F0 = "auto"  # "transfer" with an F0-driven vocoder, else "predict"
+DEFAULT_F0 = "auto"
+SOURCE_VOICE_SECONDS = 30  # the source's own speaker vector (strength != 1) reads at most this much  # "transfer" with an F0-driven vocoder, else "predict"
 
 
 @dataclass
@@ -147,7 +148,7 @@ class Converter:
         """``s_src + strength * (speaker - s_src)`` with ``s_src`` the source's own vector; ``(1, S)``."""
         if self.strength == 1.0:
             return speaker
-        s_src = self._speaker_of(source_wav)
+        s_src = self._speaker_of(source_wav[: SOURCE_VOICE_SECONDS * self.audio.sample_rate])
         return s_src + self.strength * (speaker - s_src)
 
     @torch.no_grad()
@@ -223,10 +224,10 @@ class Converter:
             target_f0 = self.reference_f0(references)
         t_ref = time.perf_counter()
         wav = normalize_loudness(load_audio(source, self.audio.sample_rate), self.audio.target_dbfs)
-        speaker = self.apply_strength(speaker, wav)
         t1 = time.perf_counter()
         mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
         t2 = time.perf_counter()
+        speaker = self.apply_strength(speaker, wav)  # model time: one more speaker-encoder pass
         converted = self.convert_mel(mel, speaker)
         t3 = time.perf_counter()
         f0 = None if target_f0 is None else self.transfer_f0(mel, converted, target_f0)
