@@ -191,7 +191,7 @@ def tone_corpus(tmp_path_factory):
     return write_manifest(rows, root / "manifest.tsv")
 
 
-def test_cli_train_embed_probe_end_to_end(tone_corpus, tmp_path):
+def test_cli_train_embed_probe_end_to_end(tone_corpus, tmp_path, capsys):
     from vcconv.cli import main
     from vcconv.eval.probe import run_probes
 
@@ -210,7 +210,10 @@ def test_cli_train_embed_probe_end_to_end(tone_corpus, tmp_path):
 
     out = tmp_path / "emb.npz"
     wavs = [str(tone_corpus.parent / "b" / "b0.wav"), str(tone_corpus.parent / "c" / "c1.wav")]
+    capsys.readouterr()
     main(["repr", "embed", str(run), *wavs, "-o", str(out), "--device", "cpu"])
+    printed = capsys.readouterr().out
+    assert printed.count("phones: sil aa iy s") == 2  # the alignment beside each file, under its units
     with np.load(out) as z:
         assert z["embeddings"].shape == (2, 40)
         assert list(z["files"]) == wavs

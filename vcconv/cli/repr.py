@@ -65,3 +65,9 @@ def embed_cmd(
                   f"frame codes of size {result['content'][0].shape[0]}")
     for f, units in zip(result["files"], result["unit_strings"] or []):
         console.print(f"[dim]{Path(f).name}:[/] {' '.join(units)}", highlight=False)
+        alignment = Path(f).with_suffix(".phones")
+        if alignment.is_file():  # the corpus alignment beside the audio: print the true phones under the units
+            from vcconv.data.phones import read_alignment
+
+            phones = [p for _, _, p in read_alignment(alignment)]
+            console.print(f"[dim]{'phones:'.rjust(len(Path(f).name) + 1)}[/] {' '.join(phones)}", highlight=False)
