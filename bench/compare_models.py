@@ -43,7 +43,9 @@ def training_cost(run: Path) -> dict:
 def probe(name: str, run: Path, data: Path, out: Path, max_utts: int) -> dict:
     cache = out / f"{name}.probe.json"
     if cache.is_file():
-        return json.loads(cache.read_text())
+        res = json.loads(cache.read_text())
+        if "speaker_from_content_frames_mlp" in res:
+            return res
     from vcconv.convert import resolve_model_path
     from vcconv.eval.probe import run_probes
 
@@ -83,6 +85,8 @@ def main() -> None:
             **training_cost(run_p),
             "speaker<-content frame": _get(res, "speaker_from_content_frames", "accuracy"),
             "speaker<-content (utt vote)": _get(res, "speaker_from_content_frames", "utterance_vote_accuracy"),
+            "speaker<-content frame MLP": _get(res, "speaker_from_content_frames_mlp", "accuracy"),
+            "speaker<-content MLP (utt vote)": _get(res, "speaker_from_content_frames_mlp", "utterance_vote_accuracy"),
             "speaker chance": _get(res, "speaker_from_content_frames", "chance"),
             "speaker<-speaker vector": _get(res, "speaker_from_speaker_vector", "accuracy"),
             "phone<-content frame": _get(res, "phone_from_content", "accuracy"),

@@ -45,6 +45,27 @@ def test_probe_finds_speaker_written_into_codes():
     assert (res["n_train"], res["n_test"], res["n_classes"]) == (100, 100, 5)
 
 
+def test_mlp_probe_reads_what_instance_norm_leaves_and_the_linear_probe_cannot():
+    # classes differ only in their variance pattern (equal zero means, as after instance norm):
+    # the linear optimum is a constant guess, one hidden layer separates them
+    rng = np.random.default_rng(3)
+
+    def codes(n_per):
+        y = np.repeat(np.arange(3), n_per)
+        scale = np.array([[1.0, 1.0, 1.0, 1.0], [3.0, 0.3, 1.0, 1.0], [0.3, 3.0, 1.0, 1.0]], np.float32)[y]
+        x = (rng.normal(size=(len(y), 4)) * scale).astype(np.float32)
+        return x - x.mean(axis=0), np.array([f"spk{k}" for k in y])
+
+    x_tr, y_tr = codes(300)
+    x_te, y_te = codes(300)
+    linear = probe_accuracy(x_tr, y_tr, x_te, y_te)
+    mlp = probe_accuracy(x_tr, y_tr, x_te, y_te, kind="mlp")
+    assert linear["accuracy"] < 0.45
+    assert mlp["accuracy"] > 0.6
+    with pytest.raises(ValueError, match="kind"):
+        probe_accuracy(x_tr, y_tr, x_te, y_te, kind="forest")
+
+
 def test_probe_on_random_codes_is_near_chance():
     rng = np.random.default_rng(1)
     x_tr, y_tr = _speaker_codes(100, 4, 8, 0.0, rng)
@@ -174,6 +195,7 @@ def test_run_probes_end_to_end(tone_corpus):
     assert res["speaker_from_speaker_vector"]["accuracy"] == 1.0
     assert res["speaker_from_content_frames"]["accuracy"] > 0.8
     assert res["speaker_from_content_frames"]["utterance_vote_accuracy"] == 1.0
+    assert res["speaker_from_content_frames_mlp"]["accuracy"] > 0.8
     phone = res["phone_from_content"]
     assert phone["n_classes"] == 3  # sil dropped
     assert phone["accuracy"] > phone["chance"] + 0.2

@@ -15,7 +15,8 @@ from vcconv.cli.progress import progress_callback
 # (key, label, what a well-disentangled model shows)
 _ROWS = (
     ("speaker_from_content", "speaker <- utterance-mean content", "low"),
-    ("speaker_from_content_frames", "speaker <- content frame", "low"),
+    ("speaker_from_content_frames", "speaker <- content frame (linear)", "low"),
+    ("speaker_from_content_frames_mlp", "speaker <- content frame (MLP)", "low"),
     ("speaker_from_speaker_vector", "speaker <- speaker vector", "high"),
     ("phone_from_content", "phone <- content frame", "high"),
 )

@@ -17,10 +17,16 @@ full-batch L-BFGS; :func:`probe_accuracy`):
 * ``speaker_from_content``: speaker identity from the utterance-mean content
   code (lower = better disentangled).  With instance normalisation on the
   content output (AdaIN-VC) the utterance mean is ~0 by construction, so this
-  one sits at chance trivially; read ``speaker_from_content_frames`` too;
+  one sits at chance trivially;
 * ``speaker_from_speaker_vector``: speaker identity from ``speaker(mel)`` (higher = better);
 * ``speaker_from_content_frames``: the same from single content frames, plus
-  ``utterance_vote_accuracy``: the frame log-probabilities summed per test utterance;
+  ``utterance_vote_accuracy``: the frame log-probabilities summed per test utterance.
+  Linear, so it is *also* at chance by construction on an instance-normalised code:
+  every utterance has zero mean per channel, the class means coincide, and the
+  convex logistic loss is minimised by a constant guess;
+* ``speaker_from_content_frames_mlp``: the same with one hidden layer (256 ReLU),
+  which can read the second-order structure that instance norm leaves: the
+  disentanglement figure to compare across models;
 * ``phone_from_content``: phone identity per content frame (± ``context``
   frames), trained on training-split speakers, tested on the probe speakers
   (speaker-disjoint); chance is the majority-class rate of the test frames;
@@ -82,6 +88,52 @@ class LinearProbe:
         return self.classes[self.logits(x).argmax(axis=1)]
 
 
+@dataclass
+class MLPProbe(LinearProbe):
+    """One hidden layer (ReLU) before the softmax: ``W2 relu((x - mean) / std @ W1 + b1) + b2``.
+
+    A linear probe cannot see speaker information that instance normalisation has
+    turned into second-order structure (every utterance's code has zero mean per
+    channel, so class means coincide and the linear optimum is a constant guess);
+    this one can.  ``weight`` / ``bias`` are the output layer.
+    """
+
+    hidden_weight: np.ndarray | None = None  # (D, H)
+    hidden_bias: np.ndarray | None = None  # (H,)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        z = (np.asarray(x, np.float32) - self.mean) / self.std
+        return np.maximum(z @ self.hidden_weight + self.hidden_bias, 0.0) @ self.weight + self.bias
+
+
+def fit_mlp_probe(x: np.ndarray, y: Sequence, *, hidden: int = 256, steps: int = 400, lr: float = 3e-3,
+                  weight_decay: float = 1e-4, seed: int = 0) -> MLPProbe:
+    """Fit an :class:`MLPProbe` on ``x (N, D)``, labels ``y (N,)``: full-batch Adam, seeded init."""
+    x = np.asarray(x, np.float32)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"fit_mlp_probe needs a non-empty (N, D) array, got shape {x.shape}")
+    classes, y_idx = np.unique(np.asarray(y), return_inverse=True)
+    mean = x.mean(axis=0)
+    std = np.maximum(x.std(axis=0), 1e-6).astype(np.float32)
+    gen = torch.Generator().manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, len(classes)))
+    with torch.no_grad():
+        for layer in (net[0], net[2]):
+            bound = 1.0 / math.sqrt(layer.in_features)
+            layer.weight.uniform_(-bound, bound, generator=gen)
+            layer.bias.zero_()
+    xt = torch.from_numpy((x - mean) / std)
+    yt = torch.from_numpy(y_idx.astype(np.int64))
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    with torch.enable_grad():
+        for _ in range(steps):
+            opt.zero_grad()
+            F.cross_entropy(net(xt), yt).backward()
+            opt.step()
+    w1, b1, w2, b2 = (t.detach().numpy().copy() for t in (net[0].weight.T, net[0].bias, net[2].weight.T, net[2].bias))
+    return MLPProbe(mean, std, w2, b2, classes, hidden_weight=w1, hidden_bias=b1)
+
+
 def fit_linear_probe(
     x: np.ndarray, y: Sequence, *, l2: float = DEFAULT_L2, max_iter: int = MAX_ITER, seed: int = 0
 ) -> LinearProbe:
@@ -132,8 +184,9 @@ def probe_accuracy(
     l2: float = DEFAULT_L2,
     max_iter: int = MAX_ITER,
     seed: int = 0,
+    kind: str = "linear",
 ) -> dict:
-    """Fit on the train set, score on the test set.
+    """Fit on the train set, score on the test set (``kind``: ``"linear"`` or ``"mlp"``).
 
     ``chance``: ``"uniform"`` (1 / number of classes, for balanced speaker
     sets) or ``"majority"`` (frequency of the commonest test label: the best a
@@ -145,7 +198,12 @@ def probe_accuracy(
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
     if len(y_test) == 0:
         raise ValueError("probe_accuracy needs at least one test example")
-    probe = fit_linear_probe(x_train, y_train, l2=l2, max_iter=max_iter, seed=seed)
+    if kind == "mlp":
+        probe = fit_mlp_probe(x_train, y_train, seed=seed)
+    elif kind == "linear":
+        probe = fit_linear_probe(x_train, y_train, l2=l2, max_iter=max_iter, seed=seed)
+    else:
+        raise ValueError(f"kind must be 'linear' or 'mlp', not {kind!r}")
     acc = float(np.mean(probe.predict(x_test) == y_test))
     train_acc = float(np.mean(probe.predict(x_train) == y_train))
     n_classes = int(len(np.unique(np.concatenate([y_train, y_test]))))
@@ -416,6 +474,7 @@ def run_probes(
     phone_train_speakers: int = 8,
     max_frames: int = MAX_FRAMES,
     l2: float = DEFAULT_L2,
+    mlp: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Run every probe that ``model`` supports on the corpus of ``manifest``.
@@ -437,7 +496,9 @@ def run_probes(
         keep_sil: keep ``sil`` frames in the phone probe (and code-phone scores).
         phone_train_speakers: training-split speakers whose utterances train the phone probe.
         max_frames: cap on each frame-level train set and test set (seeded subsample).
-        l2: L2 weight of every probe.
+        l2: L2 weight of every linear probe.
+        mlp: also fit the one-hidden-layer speaker probe on content frames
+            (``speaker_from_content_frames_mlp``; see :class:`MLPProbe`).
         progress: ``callback(done, total)`` while utterances are encoded.
 
     Returns:
@@ -519,14 +580,17 @@ def run_probes(
 
     x_tr, y_tr, _ = _cap(*frames(train), max_frames, rng)
     x_te, y_te, g_te = _cap(*frames(test), max_frames, rng)
-    res = probe_accuracy(x_tr, y_tr, x_te, y_te, **common)
-    logp = res["_probe"].log_proba(x_te)
-    votes = []
-    for i in np.unique(g_te):
-        pred = res["_probe"].classes[logp[g_te == i].sum(axis=0).argmax()]
-        votes.append(pred == test[i].speaker)
-    res["utterance_vote_accuracy"] = float(np.mean(votes))
-    results["speaker_from_content_frames"] = res
+    for name, kind in (("speaker_from_content_frames", "linear"), ("speaker_from_content_frames_mlp", "mlp")):
+        if kind == "mlp" and not mlp:
+            continue
+        res = probe_accuracy(x_tr, y_tr, x_te, y_te, kind=kind, **common)
+        logp = res["_probe"].log_proba(x_te)
+        votes = []
+        for i in np.unique(g_te):
+            pred = res["_probe"].classes[logp[g_te == i].sum(axis=0).argmax()]
+            votes.append(pred == test[i].speaker)
+        res["utterance_vote_accuracy"] = float(np.mean(votes))
+        results[name] = res
 
     # (d) phone from content frames, speaker-disjoint
     phone_train = [u for u in utts if u.role == "phone_train"]
