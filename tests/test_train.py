@@ -104,3 +104,30 @@ def test_sigterm_checkpoints_before_exit(corpus, tmp_path):
     state = load_training_state(run)
     assert state is not None and state["step"] > 0  # saved on the signal, not by the (huge) ckpt_every
     assert (run / "model.safetensors").is_file()
+
+
+def test_init_from_keeps_the_architecture_and_adds_an_adversary(corpus, tmp_path, capsys):
+    from vcconv.cli import main
+
+    base = tmp_path / "base"
+    main(["train", "--data", str(corpus), "--out", str(base), "--max-steps", "2", "--device", "cpu", *_sets(TINY)])
+    source, _ = load_model_file(base, "cpu")
+
+    # fine-tune with --set adversarial_weight: the source's tiny architecture is kept (not the defaults),
+    # its weights are loaded, and only the new classifier starts fresh
+    tuned = tmp_path / "tuned"
+    train_only = [s for s in TINY if not s.startswith("model.")]
+    main(["train", "--data", str(corpus), "--out", str(tuned), "--max-steps", "1", "--device", "cpu",
+          "--init-from", str(base), *_sets(train_only + ["lr=0", "weight_decay=0", "model.adversarial_weight=0.1",
+                                                         "model.ae_warmup_steps=0", "model.clf_warmup_steps=0"])])
+    model, cfg = load_model_file(tuned, "cpu")
+    assert cfg.model["channels"] == 16 and cfg.model["adversarial_weight"] == 0.1
+    assert model.classifier is not None
+    for k, v in source.state_dict().items():  # lr 0: every inherited tensor is unchanged
+        assert torch.equal(model.state_dict()[k], v), k
+
+    # weights of another architecture are one clear error
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--data", str(corpus), "--out", str(tmp_path / "bad"), "--max-steps", "1", "--device", "cpu",
+              "--init-from", str(base), *_sets(train_only + ["model.channels=32"])])
+    assert exc.value.code == 2 and "do not fit" in capsys.readouterr().err

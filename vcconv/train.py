@@ -189,11 +189,13 @@ def train(
         torch.set_num_threads(cpu_threads(cfg.train.num_threads, world))
 
     resume = load_training_state(run_dir)
-    if resume is None and init_from is not None and not cfg.model:
+    if resume is None and init_from is not None:
         from vcconv.checkpoint import load_model_file
 
         source_cfg = load_model_file(init_from, "cpu")[1]
-        cfg.model, cfg.audio = dict(source_cfg.model), source_cfg.audio  # same architecture and front end
+        # the source's architecture and front end, with this run's --set model keys on top
+        # (e.g. adversarial_weight=0.1 adds the speaker classifier to an AdaIN model)
+        cfg.model, cfg.audio = {**source_cfg.model, **cfg.model}, source_cfg.audio
     if resume is not None:
         saved = RunConfig.from_dict(resume["config"])
         saved.train.max_steps = cfg.train.max_steps
@@ -243,10 +245,17 @@ def train(
 
         source, _ = load_model_file(init_from, "cpu")
         try:
-            unwrap(model).load_state_dict(source.state_dict(), strict=True)
-        except RuntimeError as err:
+            result = unwrap(model).load_state_dict(source.state_dict(), strict=False)
+        except RuntimeError as err:  # a shape mismatch
             raise ConfigError(f"{init_from}: its weights do not fit this model config "
                               f"({str(err).splitlines()[0]})") from None
+        if result.unexpected_keys:
+            raise ConfigError(f"{init_from}: its weights do not fit this model config "
+                              f"(unexpected tensors: {', '.join(result.unexpected_keys[:4])})")
+        if result.missing_keys:  # parts this config adds (e.g. the adversary's classifier) start fresh
+            parts = sorted({k.split(".")[0] for k in result.missing_keys})
+            log.warning("fine-tuning from %s: %s newly initialised (%d tensors)", init_from, ", ".join(parts),
+                        len(result.missing_keys))
     else:
         mean, std = mel_statistics({r.utt_id: feats[r.utt_id] for r in rows_train if r.utt_id in feats})
         unwrap(model).norm.set_stats(mean, std)
