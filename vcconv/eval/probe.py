@@ -72,10 +72,12 @@ class LinearProbe:
     bias: np.ndarray  # (C,)
     classes: np.ndarray  # (C,) the label of each output
 
+    def standardise(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, np.float32) - self.mean) / self.std
+
     def logits(self, x: np.ndarray) -> np.ndarray:
         """``(N, D)`` -> ``(N, C)``."""
-        z = (np.asarray(x, np.float32) - self.mean) / self.std
-        return z @ self.weight + self.bias
+        return self.standardise(x) @ self.weight + self.bias
 
     def log_proba(self, x: np.ndarray) -> np.ndarray:
         """``(N, D)`` -> ``(N, C)`` log-probabilities."""
@@ -102,28 +104,31 @@ class MLPProbe(LinearProbe):
     hidden_bias: np.ndarray | None = None  # (H,)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        z = (np.asarray(x, np.float32) - self.mean) / self.std
-        return np.maximum(z @ self.hidden_weight + self.hidden_bias, 0.0) @ self.weight + self.bias
+        return np.maximum(self.standardise(x) @ self.hidden_weight + self.hidden_bias, 0.0) @ self.weight + self.bias
+
+
+def _standardised(x: np.ndarray, y: Sequence, who: str):
+    """Checked ``(N, D)`` float32 inputs -> ``(classes, mean, std, x_std tensor, y index tensor)``."""
+    x = np.asarray(x, np.float32)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"{who} needs a non-empty (N, D) array, got shape {x.shape}")
+    classes, y_idx = np.unique(np.asarray(y), return_inverse=True)
+    mean = x.mean(axis=0)
+    std = np.maximum(x.std(axis=0), 1e-6).astype(np.float32)
+    return classes, mean, std, torch.from_numpy((x - mean) / std), torch.from_numpy(y_idx.astype(np.int64))
 
 
 def fit_mlp_probe(x: np.ndarray, y: Sequence, *, hidden: int = 256, steps: int = 400, lr: float = 3e-3,
                   weight_decay: float = 1e-4, seed: int = 0) -> MLPProbe:
-    """Fit an :class:`MLPProbe` on ``x (N, D)``, labels ``y (N,)``: full-batch Adam, seeded init."""
-    x = np.asarray(x, np.float32)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise ValueError(f"fit_mlp_probe needs a non-empty (N, D) array, got shape {x.shape}")
-    classes, y_idx = np.unique(np.asarray(y), return_inverse=True)
-    mean = x.mean(axis=0)
-    std = np.maximum(x.std(axis=0), 1e-6).astype(np.float32)
+    """Fit an :class:`MLPProbe` on ``x (N, D)``, labels ``y (N,)``: full-batch AdamW, seeded init."""
+    classes, mean, std, xt, yt = _standardised(x, y, "fit_mlp_probe")
     gen = torch.Generator().manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, len(classes)))
+    net = torch.nn.Sequential(torch.nn.Linear(xt.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, len(classes)))
     with torch.no_grad():
         for layer in (net[0], net[2]):
             bound = 1.0 / math.sqrt(layer.in_features)
             layer.weight.uniform_(-bound, bound, generator=gen)
             layer.bias.zero_()
-    xt = torch.from_numpy((x - mean) / std)
-    yt = torch.from_numpy(y_idx.astype(np.int64))
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     with torch.enable_grad():
         for _ in range(steps):
@@ -143,19 +148,12 @@ def fit_linear_probe(
     and are fitted by full-batch L-BFGS (strong-Wolfe line search), so the
     result is deterministic; ``seed`` only seeds torch for symmetry with callers.
     """
-    x = np.asarray(x, np.float32)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise ValueError(f"fit_linear_probe needs a non-empty (N, D) array, got shape {x.shape}")
-    classes, y_idx = np.unique(np.asarray(y), return_inverse=True)
-    mean = x.mean(axis=0)
-    std = np.maximum(x.std(axis=0), 1e-6).astype(np.float32)
-    d, c = x.shape[1], len(classes)
+    classes, mean, std, xt, yt = _standardised(x, y, "fit_linear_probe")
+    d, c = xt.shape[1], len(classes)
     if c == 1:
         return LinearProbe(mean, std, np.zeros((d, 1), np.float32), np.zeros(1, np.float32), classes)
 
     torch.manual_seed(seed)
-    xt = torch.from_numpy((x - mean) / std)
-    yt = torch.from_numpy(y_idx.astype(np.int64))
     w = torch.zeros(d, c, requires_grad=True)
     b = torch.zeros(c, requires_grad=True)
     opt = torch.optim.LBFGS(
