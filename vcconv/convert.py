@@ -91,12 +91,11 @@ class Converter:
         self.f0_mode = ("transfer" if self.f0_driven else "predict") if f0 == "auto" else f0
 
     def _vocode_batch(self, mel: torch.Tensor, f0: torch.Tensor | None = None) -> torch.Tensor:
-        """``(1, n_mels, T)`` [+ ``(1, T)`` Hz] -> ``(1, N)``; moves the F0 by ``pitch_shift`` semitones."""
-        if not self.pitch_shift and f0 is None:
+        """``(1, n_mels, T)`` [+ an F0 contour ``(1, T)`` Hz, voiced where the mel is] -> ``(1, N)``;
+        moves the F0 by ``pitch_shift`` semitones."""
+        if not self.f0_driven:
             return self.vocoder(mel)
-        if f0 is None:
-            f0 = self.vocoder.predict_f0(mel)
-        return self.vocoder(mel, f0=f0 * 2.0 ** (self.pitch_shift / 12.0))
+        return self.vocoder(mel, f0=f0, f0_ratio=2.0 ** (self.pitch_shift / 12.0), voicing_from_mel=f0 is not None)
 
     @torch.no_grad()
     def reference_f0(self, references: list[str | Path]) -> np.ndarray:
@@ -113,24 +112,22 @@ class Converter:
         return self._ref_f0[key]
 
     @torch.no_grad()
-    def transfer_f0(self, source_mel: torch.Tensor, converted_mel: torch.Tensor, target_f0: np.ndarray) -> torch.Tensor:
-        """F0 track for the converted speech: the source's contour, Gaussian-normalised in
-        log F0 to the target's mean and spread, voiced where the converted mel is voiced
-        (gaps in the source's voicing are bridged in log F0).
+    def transfer_f0(self, source_mel: torch.Tensor, target_f0: np.ndarray) -> torch.Tensor | None:
+        """F0 contour for the converted speech: the source's, Gaussian-normalised in log F0
+        to the target's mean and spread, gaps in the source's voicing bridged in log F0.
+        The vocoder voices it where the converted mel is voiced (``voicing_from_mel``).
 
-        ``source_mel``, ``converted_mel``: ``(n_mels, T)``; ``target_f0``: voiced Hz values.
-        Returns ``(1, T)`` Hz, 0 = unvoiced.  Falls back to the vocoder's own reading of
-        the converted mel when the source or the target has no voiced frame.
+        ``source_mel``: ``(n_mels, T)``; ``target_f0``: voiced Hz values.  Returns ``(1, T)``
+        Hz, or ``None`` (the vocoder reads the converted mel itself) when the source or
+        the target has no voiced frame.
         """
         from vcconv.pitch import interpolate_unvoiced, log_f0_stats, shift_f0_to_target
 
-        conv_f0 = self.vocoder.predict_f0(converted_mel[None])  # (1, T)
         src_f0 = self.vocoder.predict_f0(source_mel[None])[0].cpu().numpy().astype(np.float64)
         if (src_f0 > 0).sum() < 2 or target_f0.size < 2:
-            return conv_f0
+            return None
         moved = shift_f0_to_target(src_f0, log_f0_stats(src_f0), log_f0_stats(target_f0))
-        filled = torch.from_numpy(interpolate_unvoiced(moved)).to(conv_f0)
-        return torch.where(conv_f0 > 0, filled[None], torch.zeros_like(conv_f0))
+        return torch.from_numpy(interpolate_unvoiced(moved)).float().to(source_mel.device)[None]
 
     @torch.no_grad()
     def speaker_vector(self, references: list[str | Path]) -> torch.Tensor:
@@ -230,7 +227,7 @@ class Converter:
         speaker = self.apply_strength(speaker, wav)  # model time: one more speaker-encoder pass
         converted = self.convert_mel(mel, speaker)
         t3 = time.perf_counter()
-        f0 = None if target_f0 is None else self.transfer_f0(mel, converted, target_f0)
+        f0 = None if target_f0 is None else self.transfer_f0(mel, target_f0)
         out = self.vocode(converted, f0)
         t4 = time.perf_counter()
         out = normalize_loudness(out, self.audio.target_dbfs)

@@ -171,11 +171,7 @@ def vocode_file(source: str | Path, output: str | Path, vocoder: str | None = No
         if pitch_shift:
             if not hasattr(voc, "predict_f0"):
                 raise VcconvError("--pitch-shift needs an F0-driven vocoder (hnf)")
-            from vcconv.pitch import pitch_shift_semitones
-
-            f0 = voc.predict_f0(mel[None])[0].cpu().numpy()
-            f0 = torch.from_numpy(pitch_shift_semitones(f0, pitch_shift)).float()[None]
-            out = voc(mel[None], f0=f0)[0]
+            out = voc(mel[None], f0_ratio=2.0 ** (pitch_shift / 12.0))[0]  # one backbone pass
         else:
             out = voc(mel[None])[0]
     elapsed = time.time() - t0

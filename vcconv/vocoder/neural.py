@@ -354,14 +354,21 @@ class HNFVocoder(_MelVocoder):
         return torch.complex(re, im) * (0.5**0.5)
 
     def synthesize(self, mel: torch.Tensor, f0: torch.Tensor | None = None, seed: int | None = 0,
-                   feats: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(B, n_mels, T)`` -> waveform ``(B, (T - 1) * hop)`` and the F0 used ``(B, T)``."""
+                   feats: torch.Tensor | None = None, f0_ratio: float = 1.0,
+                   voicing_from_mel: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, n_mels, T)`` -> waveform ``(B, (T - 1) * hop)`` and the F0 used ``(B, T)``.
+
+        ``f0`` (Hz) replaces the F0 head's reading; with ``voicing_from_mel`` it is kept only
+        where the head finds the mel voiced.  The F0 used is multiplied by ``f0_ratio``.
+        The backbone runs once either way.
+        """
         mel = mel.float()
         feats = self.features(mel) if feats is None else feats
-        if f0 is None:
+        if f0 is None or voicing_from_mel:
             with torch.no_grad():
-                f0 = self.decode_f0(*self.f0_logits(feats))
-        f0 = f0.to(mel.device).float()
+                predicted = self.decode_f0(*self.f0_logits(feats))
+            f0 = predicted if f0 is None else torch.where(predicted > 0, f0.to(predicted), torch.zeros_like(predicted))
+        f0 = f0.to(mel.device).float() * f0_ratio
         if f0.shape[-1] != mel.shape[-1]:
             raise ValueError(f"f0 has {f0.shape[-1]} frames, mel has {mel.shape[-1]}")
         env = self.env_head(feats)
@@ -375,19 +382,21 @@ class HNFVocoder(_MelVocoder):
         noise = self.noise_spectrum(tuple(h.shape), mel.device, seed)
         return self.istft(h * harm + nz * noise), f0
 
-    def forward(self, mel: torch.Tensor, f0: torch.Tensor | None = None, seed: int | None = 0) -> torch.Tensor:
+    def forward(self, mel: torch.Tensor, f0: torch.Tensor | None = None, seed: int | None = 0,
+                f0_ratio: float = 1.0, voicing_from_mel: bool = False) -> torch.Tensor:
         """``(B, n_mels, T)`` or ``(n_mels, T)`` log-mel [+ ``f0`` ``(B, T)`` / ``(T,)`` Hz, 0 = unvoiced]
         -> waveform ``(B, N)`` / ``(N,)``, ``N = (T - 1) * hop``.
 
         Without ``f0`` the F0 head predicts it from the mel.  ``seed`` fixes the
         noise (``None``: the global RNG), so the same input gives the same output.
+        ``f0_ratio`` and ``voicing_from_mel``: see :meth:`synthesize`.
         """
         squeeze = mel.dim() == 2
         mel = mel[None] if squeeze else mel
         if f0 is not None:
             f0 = torch.as_tensor(f0, dtype=torch.float32)
             f0 = f0[None] if f0.dim() == 1 else f0
-        wav, _ = self.synthesize(mel, f0, seed)
+        wav, _ = self.synthesize(mel, f0, seed, f0_ratio=f0_ratio, voicing_from_mel=voicing_from_mel)
         return wav[0] if squeeze else wav
 
     def f0_targets(self, f0: torch.Tensor) -> torch.Tensor:
