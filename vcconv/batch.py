@@ -313,14 +313,15 @@ def run_jobs(
     pitch_shift: float = 0.0,
     f0: str | None = None,
 ) -> BatchSummary:
-    """Run ``jobs`` (see the module docstring).  ``threads=0``: ``max(1, cores // workers)``.
+    """Run ``jobs`` (see the module docstring).  ``threads=0``: ``max(1, idle cores // workers)``
+    (:func:`vcconv.system.cpu_threads`, measured once at the start).
     ``strength``, ``pitch_shift`` and ``f0`` are :class:`~vcconv.convert.Converter` options.
 
     ``progress(done, total)`` is called as jobs finish (skipped ones count as done).
     ``failures_file`` is written when anything failed, and removed when nothing did.
     """
     from vcconv.convert import resolve_model_path
-    from vcconv.train import cpu_threads
+    from vcconv.system import cpu_threads
 
     start = time.perf_counter()
     from vcconv.convert import DEFAULT_F0, DEFAULT_STRENGTH
@@ -329,7 +330,9 @@ def run_jobs(
                "f0": f0 or DEFAULT_F0}
     model = resolve_model_path(model).resolve()  # a missing model fails here, before any worker starts
     workers = max(1, int(workers))
-    n_threads = cpu_threads(threads, world_size=1 if threads else workers)
+    # chosen once, before the workers start; cores other programs keep busy are left to them
+    n_threads = cpu_threads(threads, world_size=1 if threads else workers, adapt_to_load=not threads)
+    options["threads"] = n_threads
     summary = BatchSummary(total=len(jobs), workers=workers, threads=n_threads)
     summary.stale_parts_removed = clean_stale_parts(clean_folders)
 

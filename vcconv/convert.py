@@ -15,6 +15,7 @@ import torch
 from vcconv.audio import AudioConfig, load_audio, log_mel, normalize_loudness, preprocess, save_audio
 from vcconv.checkpoint import default_device, load_model_file
 from vcconv.errors import ModelError
+from vcconv.system import cpu_threads, torch_threads
 from vcconv.vocoder import load_vocoder
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class ConversionResult:
     wav: np.ndarray  # (N,) float32
     sample_rate: int
     timings: dict  # seconds: load, features, model, vocoder
+    threads: int = 0  # torch CPU threads used (0 on CUDA)
 
 
 class Converter:
@@ -62,7 +64,8 @@ class Converter:
     """
 
     def __init__(self, model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
-                 pitch_shift: float = 0.0, strength: float = DEFAULT_STRENGTH, f0: str = DEFAULT_F0):
+                 pitch_shift: float = 0.0, strength: float = DEFAULT_STRENGTH, f0: str = DEFAULT_F0,
+                 threads: int | None = None):
         """``strength``: 1 uses the target's speaker vector; above 1 it is pushed further
         away from the source's own vector, ``s = s_src + strength * (s_tgt - s_src)``
         (more target-like, at some cost in clarity); 0 keeps the source voice.
@@ -70,8 +73,14 @@ class Converter:
         ``f0`` (F0-driven vocoder only): ``"predict"`` lets the vocoder's F0 head read the
         converted mel; ``"transfer"`` keeps the source's intonation, moved to the target
         speaker's log-F0 mean and spread (see :meth:`transfer_f0`); ``"auto"``: transfer
-        when the vocoder takes an F0 track, else predict (Griffin-Lim keeps the mel's pitch)."""
+        when the vocoder takes an F0 track, else predict (Griffin-Lim keeps the mel's pitch).
+
+        ``threads`` (CPU): torch threads for :meth:`convert`; ``None`` or 0 chooses them at each
+        call from the cores other processes leave idle (:func:`vcconv.system.cpu_threads`)."""
         self.device = default_device(device)
+        if threads is not None and threads < 0:
+            raise ModelError(f"--threads must be 0 (automatic) or more (got {threads})")
+        self.threads = threads or 0
         self.pitch_shift = pitch_shift
         if f0 not in F0_MODES:
             raise ModelError(f"unknown --f0 mode '{f0}' (choose from {', '.join(F0_MODES)})")
@@ -207,6 +216,16 @@ class Converter:
                 speaker: torch.Tensor | None = None) -> ConversionResult:
         """Words of ``source`` in the voice of ``references`` (one or more clips, averaged),
         or of a precomputed ``speaker`` vector ``(1, S)`` from :meth:`speaker_vector`."""
+        if self.device.type != "cpu":
+            return self._convert(source, references, speaker)
+        threads = cpu_threads(self.threads, adapt_to_load=not self.threads)
+        with torch_threads(threads):
+            result = self._convert(source, references, speaker)
+        result.threads = threads
+        return result
+
+    def _convert(self, source: str | Path, references: list[str | Path] | None,
+                 speaker: torch.Tensor | None) -> ConversionResult:
         import time
 
         t0 = time.perf_counter()
@@ -238,8 +257,9 @@ class Converter:
 def convert(source: str | Path, references: list[str | Path] | str | Path, output: str | Path,
             model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
             overwrite: bool = True, pitch_shift: float = 0.0, strength: float = DEFAULT_STRENGTH,
-            f0: str = DEFAULT_F0) -> ConversionResult:
-    """Convert one file and write ``output`` (16-bit WAV at the model's rate, atomically)."""
+            f0: str = DEFAULT_F0, threads: int | None = None) -> ConversionResult:
+    """Convert one file and write ``output`` (16-bit WAV at the model's rate, atomically).
+    ``threads=None``: chosen from the idle cores (see :class:`Converter`)."""
     if isinstance(references, (str, Path)):
         references = [references]
     if not references:
@@ -247,7 +267,7 @@ def convert(source: str | Path, references: list[str | Path] | str | Path, outpu
     source_p, output_p = Path(source).resolve(), Path(output).resolve()
     if output_p == source_p or output_p in {Path(r).resolve() for r in references}:
         raise ModelError(f"{output}: refusing to write over an input file")
-    conv = Converter(model, vocoder, device, pitch_shift=pitch_shift, strength=strength, f0=f0)
+    conv = Converter(model, vocoder, device, pitch_shift=pitch_shift, strength=strength, f0=f0, threads=threads)
     result = conv.convert(source, references)
     save_audio(output, result.wav, result.sample_rate, overwrite=overwrite)
     return result

@@ -29,26 +29,12 @@ from vcconv.data.features import build_cache, cache_path, default_cache_dir, loa
 from vcconv.data.manifest import Utterance, read_manifest
 from vcconv.errors import ConfigError, DataError
 from vcconv.models import build_model
+from vcconv.system import cpu_threads
 
 log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------ threads
-
-
-def cpu_threads(requested: int = 0, world_size: int = 1) -> int:
-    """Threads for intra-op parallelism: the cores this process may use, split across DDP ranks.
-
-    Never more than the available cores (oversubscribed OpenMP spinning makes CPU
-    work many times slower under load).
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        cores = os.cpu_count() or 1
-    if requested > 0:
-        return max(1, min(requested, cores))
-    return max(1, cores // max(1, world_size))
 
 
 # -------------------------------------------------------------------- data

@@ -25,8 +25,8 @@ def batch_cmd(
     vocoder: Optional[str] = typer.Option(None, "--vocoder", help="griffinlim, griffinlim:N, or a vocoder name."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda (default: CUDA if present)."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Processes, each with its own model and cores/N threads."),
-    threads: int = typer.Option(0, "--threads", min=0, help="Torch threads per worker (0: cores // workers). "
-                                "Use 1 when other jobs keep the cores busy."),
+    threads: int = typer.Option(0, "--threads", min=0, help="Torch threads per worker (0: the cores other "
+                                "programs leave idle, divided among the workers)."),
     force: bool = typer.Option(False, "--force", help="Redo outputs that exist already (default: skip them, i.e. resume)."),
     strength: float = typer.Option(1.5, "--strength", help="Conversion strength (see 'vcconv convert --help')."),
     pitch_shift: float = typer.Option(0.0, "--pitch-shift", help="Semitones (F0-driven vocoder only)."),

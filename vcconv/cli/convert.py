@@ -26,6 +26,7 @@ def convert_cmd(
     f0: str = typer.Option("auto", "--f0", help="F0 of the output: 'transfer' = the source's intonation moved "
                            "to the target's pitch range, 'predict' = read from the converted mel (F0-driven vocoder "
                            "only); 'auto' = transfer when the vocoder takes F0."),
+    threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: the cores other programs leave idle)."),
 ) -> None:
     """Convert SOURCE to the voice of --target and write -o OUTPUT."""
     from vcconv.convert import convert
@@ -34,8 +35,9 @@ def convert_cmd(
     if output.exists() and not force:
         raise VcconvError(f"{output}: exists already (use --force to overwrite)")
     result = convert(source, target, output, model=model, vocoder=vocoder, device=device, pitch_shift=pitch_shift,
-                     strength=strength, f0=f0)
+                     strength=strength, f0=f0, threads=threads)
     dur = len(result.wav) / result.sample_rate
     t = result.timings
+    on = f" on {result.threads} thread(s)" if result.threads else ""
     console.print(f"wrote {output} ({dur:.2f} s, {result.sample_rate} Hz); "
-                  f"features {t['features']:.2f} s, model {t['model']:.2f} s, vocoder {t['vocoder']:.2f} s")
+                  f"features {t['features']:.2f} s, model {t['model']:.2f} s, vocoder {t['vocoder']:.2f} s{on}")

@@ -66,6 +66,7 @@ def vocode_cmd(
     pitch_shift: float = typer.Option(0.0, "--pitch-shift", help="Semitones (hnf vocoder only)."),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda (default: CUDA if present)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
+    threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: the cores other programs leave idle)."),
 ) -> None:
     """Copy synthesis: turn SOURCE into a mel and back into a waveform with a vocoder."""
     from vcconv.errors import VcconvError
@@ -74,6 +75,7 @@ def vocode_cmd(
         raise VcconvError(f"{output}: exists already (use --force to overwrite)")
     from vcconv.vocoder import vocode_file
 
-    r = vocode_file(source, output, vocoder, device, pitch_shift)
+    r = vocode_file(source, output, vocoder, device, pitch_shift, threads=threads)
+    on = f", {r['threads']} thread(s)" if r["threads"] else ""
     console.print(f"wrote {output} ({r['seconds']:.2f} s) with {r['vocoder']} in {r['vocoder_s']:.2f} s "
-                  f"(RTF {r['vocoder_s'] / max(r['seconds'], 1e-9):.3f})")
+                  f"(RTF {r['vocoder_s'] / max(r['seconds'], 1e-9):.3f}{on})")

@@ -129,13 +129,14 @@ def load_vocoder(name: str | None, audio_cfg: AudioConfig, device=None):
 
 
 def vocode_file(source: str | Path, output: str | Path, vocoder: str | None = None, device=None,
-                pitch_shift: float = 0.0) -> dict:
+                pitch_shift: float = 0.0, threads: int | None = None) -> dict:
     """Copy synthesis: ``source`` (audio file, or a ``.npy`` log-mel ``(n_mels, T)``) -> ``output`` WAV.
 
     Audio is loudness-normalised like the training data (not trimmed) and turned
     into a log-mel with the front end of :class:`~vcconv.audio.AudioConfig`.
     ``pitch_shift`` (semitones) needs a vocoder that takes F0 (``hnf``).
-    Returns ``{"seconds", "vocoder_s", "vocoder"}``.
+    ``threads`` (CPU): torch threads; ``None``/0 = the cores other processes leave idle.
+    Returns ``{"seconds", "vocoder_s", "vocoder", "threads"}``.
     """
     import time
 
@@ -150,6 +151,7 @@ def vocode_file(source: str | Path, output: str | Path, vocoder: str | None = No
         save_audio,
     )
     from vcconv.errors import VcconvError
+    from vcconv.system import cpu_threads, torch_threads
 
     source, output = Path(source), Path(output)
     audio = AudioConfig()
@@ -166,17 +168,18 @@ def vocode_file(source: str | Path, output: str | Path, vocoder: str | None = No
         mel = log_mel(wav, audio)
     dev = next(voc.parameters()).device if isinstance(voc, torch.nn.Module) else torch.device("cpu")
     mel = mel.to(dev)
+    if pitch_shift and not hasattr(voc, "predict_f0"):
+        raise VcconvError("--pitch-shift needs an F0-driven vocoder (hnf)")
+    n_threads = cpu_threads(threads or 0, adapt_to_load=not threads) if dev.type == "cpu" else 0
     t0 = time.time()
-    with torch.no_grad():
+    with torch.no_grad(), torch_threads(n_threads or torch.get_num_threads()):
         if pitch_shift:
-            if not hasattr(voc, "predict_f0"):
-                raise VcconvError("--pitch-shift needs an F0-driven vocoder (hnf)")
             out = voc(mel[None], f0_ratio=2.0 ** (pitch_shift / 12.0))[0]  # one backbone pass
         else:
             out = voc(mel[None])[0]
     elapsed = time.time() - t0
     save_audio(output, out, audio.sample_rate)
-    return {"seconds": out.shape[-1] / audio.sample_rate, "vocoder_s": elapsed,
+    return {"seconds": out.shape[-1] / audio.sample_rate, "vocoder_s": elapsed, "threads": n_threads,
             "vocoder": getattr(voc, "kind", getattr(voc, "name", type(voc).__name__))}
 
 

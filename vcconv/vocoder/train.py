@@ -196,7 +196,7 @@ def train_vocoder(
 
     Returns ``{"steps", "wall_s", "train_s", "stop", "best_val", "run_dir"}``.
     """
-    from vcconv.train import cpu_threads
+    from vcconv.system import cpu_threads
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
