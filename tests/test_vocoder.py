@@ -138,6 +138,49 @@ def test_hnf_follows_given_f0():
     assert model.harmonic_source(torch.zeros(1, 40)).abs().max() == 0  # unvoiced: silent source
 
 
+def test_pulse_harmonics_match_the_stft_source_and_are_causal():
+    """Pitch-synchronous min-phase pulses give the same harmonic amplitudes as the STFT-domain
+    source times the envelope, but with the energy of each period at its start (causal filter)."""
+    model = build_vocoder("hnf", TINY, CFG).eval()
+    T, f0_hz = 40, 125.0
+    f0 = torch.full((1, T), f0_hz)
+    freqs = torch.linspace(0, SR / 2, CFG.n_fft // 2 + 1)
+    log_env = (2.0 * torch.exp(-(((freqs - 500) / 300) ** 2)) - 1.0)[None, :, None].repeat(1, 1, T)
+    zero_phase = model.istft(log_env.exp() * model.stft(model.harmonic_source(f0)))
+    pulses = model.pulse_harmonics(f0, log_env)
+    assert pulses.shape == zero_phase.shape
+    s_zero, s_pulse = model.stft(zero_phase).abs()[0, :, 15:25], model.stft(pulses).abs()[0, :, 15:25]
+    for k in (2, 4, 8, 20):  # harmonic peaks agree within 10 %
+        b = int(round(k * f0_hz / (SR / CFG.n_fft)))
+        ratio = s_pulse[b - 1 : b + 2].amax(0) / s_zero[b - 1 : b + 2].amax(0)
+        assert torch.all((ratio > 0.9) & (ratio < 1.1)), (k, ratio)
+    period = int(SR / f0_hz)  # 128 samples
+    seg_zero = zero_phase[0, 10 * CFG.hop_length : 10 * CFG.hop_length + 8 * period].reshape(8, period)
+    seg_pulse = pulses[0, 10 * CFG.hop_length : 10 * CFG.hop_length + 8 * period].reshape(8, period)
+    # zero phase: symmetric around each pulse; minimum phase: energy right after the pulse
+    peak_zero = int(seg_zero.pow(2).mean(0).argmax())
+    energy = seg_pulse.pow(2).mean(0)
+    after = torch.stack([energy[(peak_zero + i) % period] for i in range(period // 4)]).sum()
+    before = torch.stack([energy[(peak_zero - i - 1) % period] for i in range(period // 4)]).sum()
+    assert after > 3 * before
+    assert model.pulse_harmonics(torch.zeros(1, T), log_env).abs().max() == 0  # unvoiced: silent
+
+
+def test_postfilter_sharpens_and_keeps_the_level():
+    model = build_vocoder("hnf", TINY, CFG).eval()
+    wav = torch.from_numpy(voiced_clip(seconds=0.5))[None]
+    assert torch.equal(model.apply_postfilter(wav), wav)  # 1.0: off
+    model.cfg.postfilter = 1.3
+    out = model.apply_postfilter(wav)
+    assert out.shape == wav.shape
+    assert torch.allclose(out.pow(2).mean().sqrt(), wav.pow(2).mean().sqrt(), rtol=1e-3)
+    spec_in, spec_out = model.stft(wav).abs()[0, :, 5:-5], model.stft(out).abs()[0, :, 5:-5]
+    contrast = lambda s: float(torch.log(s.amax(0) / s.median(0).values.clamp(min=1e-8)).mean())  # noqa: E731
+    assert contrast(spec_out) > contrast(spec_in) + 0.3  # peaks stand further above the floor
+    model.train()
+    assert torch.equal(model.apply_postfilter(wav), wav)  # never inside the training losses
+
+
 # --------------------------------------------------------------------- CLI
 
 
@@ -222,6 +265,39 @@ def test_train_loop_resumes(tmp_path):
     assert "2" in steps and "4" in steps
     voc = load_vocoder(str(run / "model.safetensors"), CFG, "cpu")
     assert voc.kind == "vocoder-hnf"
+
+
+def test_fine_tune_starts_from_the_source_weights(tmp_path):
+    import soundfile as sf
+
+    from vcconv.data.manifest import Utterance, write_manifest
+    from vcconv.errors import DataError
+    from vcconv.vocoder.train import train_vocoder, vocoder_config
+
+    rows = []
+    for i, (f0, split) in enumerate([(120.0, "train"), (180.0, "train"), (150.0, "valid")]):
+        path = tmp_path / "wav" / f"u{i}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, voiced_clip(f0, 0.6, seed=i), SR)
+        rows.append(Utterance(f"u{i}", f"s{i % 2}", str(path), 0.6, split=split))
+    manifest = write_manifest(rows, tmp_path / "manifest.tsv")
+    source = build_vocoder("hnf", TINY, CFG).eval()
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    source.set_stats(torch.full((CFG.n_mels,), -5.0), torch.full((CFG.n_mels,), 3.0))
+    src_path = save_vocoder(source, tmp_path / "source.safetensors")
+    train_sets = ["batch_size=2", "segment_frames=16", "num_threads=1", "lr=0"]  # lr 0: weights stay put
+    run = tmp_path / "ft"
+    train_vocoder(run, manifest, vocoder_config("hnf", train_sets + ["harmonic_synthesis=pulse"], max_steps=1),
+                  init_from=src_path)
+    tuned = load_neural_vocoder(run / "model.safetensors", "cpu")
+    assert tuned.cfg.harmonic_synthesis == "pulse" and tuned.cfg.dim == TINY["dim"]  # source config + --set
+    for name, tensor in source.state_dict().items():
+        assert torch.equal(tuned.state_dict()[name], tensor), name
+    with pytest.raises(DataError, match="vocoder-istft"):
+        other = save_vocoder(build_vocoder("istft", TINY, CFG), tmp_path / "istft.safetensors")
+        train_vocoder(tmp_path / "ft2", manifest, vocoder_config("hnf", train_sets, max_steps=1), init_from=other)
 
 
 def test_default_vocoder_follows_front_end():

@@ -21,6 +21,8 @@ def train_cmd(
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many steps in total."),
     set_: list[str] = typer.Option([], "--set", help="Override, e.g. --set dim=128 --set batch_size=8 --set num_threads=1."),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:N (default: CUDA if present)."),
+    init_from: Path | None = typer.Option(None, "--init-from", help="Fine-tune from this vocoder (.safetensors or run "
+                                          "dir, same --arch); --set model keys change its config."),
 ) -> None:
     """Train a neural vocoder on random 0.5-1 s segments; checkpoints every 2 minutes and resumes from --out."""
     from vcconv.cli.progress import make_progress
@@ -34,7 +36,7 @@ def train_cmd(
             text = " ".join(f"{k}={v:.3f}" for k, v in losses.items() if k in ("total", "mel", "sc", "f0"))
             bar.update(task, completed=step, total=total, description=f"training {text}")
 
-        summary = train_vocoder(out, data, cfg, device=device, progress=on_progress)
+        summary = train_vocoder(out, data, cfg, device=device, progress=on_progress, init_from=init_from)
     console.print(f"stopped ({summary['stop']}) at step {summary['steps']} after {summary['train_s']:.0f} s of "
                   f"training; validation loss {summary['best_val']:.4f}; weights: {out / 'model.safetensors'}")
 
@@ -45,6 +47,9 @@ def export_cmd(
     output: Path = typer.Option(..., "-o", "--output", help="Output .safetensors (e.g. pretrained/vocoder-hnf.safetensors)."),
     fp16: bool = typer.Option(False, "--fp16", help="Store the weights as float16 (half the size)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
+    postfilter: float | None = typer.Option(None, "--postfilter", min=0.5, max=2.0,
+                                            help="Spectral sharpening exponent stored in the file's config "
+                                            "(1 = off; default: keep the run's)."),
 ) -> None:
     """Write a run's weights as a standalone vocoder file (config in the metadata)."""
     from vcconv.errors import VcconvError
@@ -53,9 +58,12 @@ def export_cmd(
     if output.exists() and not force:
         raise VcconvError(f"{output}: exists already (use --force to overwrite)")
     model = load_neural_vocoder(run, "cpu")
+    if postfilter is not None:
+        model.cfg.postfilter = float(postfilter)
+        model.run_config.model["postfilter"] = float(postfilter)
     save_vocoder(model, output, fp16=fp16, cfg=model.run_config)
     console.print(f"wrote {output} ({model.kind}, {model.param_count() / 1e6:.2f} M parameters, "
-                  f"{'fp16' if fp16 else 'fp32'})")
+                  f"{'fp16' if fp16 else 'fp32'}, postfilter {model.cfg.postfilter:g})")
 
 
 @app.command("vocode")

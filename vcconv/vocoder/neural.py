@@ -60,6 +60,10 @@ class ISTFTConfig:
     layers: int = 6
     kernel: int = 7
     mel_prior: bool = True  # predict log-magnitude as a correction of log(pinv(mel))
+    # inference-only spectral sharpening: the output's STFT is multiplied by |S|^(postfilter - 1)
+    # (phase kept, RMS kept), deepening the valleys that reconstruction-only training over-fills;
+    # 1 = off. Not used in training losses.
+    postfilter: float = 1.0
     # loss weights
     w_mel: float = 1.0
     w_stft: float = 1.0
@@ -83,6 +87,14 @@ class HNFConfig:
     # minimum-phase harmonic envelope (cepstral folding): measured worse on the corpus (spectral
     # convergence 0.48 vs 0.31 at step 150), so off by default
     min_phase: bool = False
+    # "stft": the pulse train's STFT times a zero-phase harmonic envelope (the first recipe);
+    # "pulse": pitch-synchronous, one minimum-phase impulse response per glottal pulse,
+    # overlap-added in time (source-filter as in WORLD / LPC synthesis)
+    harmonic_synthesis: str = "stft"
+    # inference-only spectral sharpening: the output's STFT is multiplied by |S|^(postfilter - 1)
+    # (phase kept, RMS kept), deepening the valleys that reconstruction-only training over-fills;
+    # 1 = off. Not used in training losses.
+    postfilter: float = 1.0
     # loss weights
     w_mel: float = 1.0
     w_stft: float = 1.0
@@ -223,6 +235,21 @@ class _MelVocoder(nn.Module):
         length = (spec.shape[-1] - 1) * a.hop_length
         return torch.istft(spec, a.n_fft, a.hop_length, a.win_length, self.window, center=True, length=length)
 
+    def apply_postfilter(self, wav: torch.Tensor) -> torch.Tensor:
+        """Spectral sharpening at inference: ``(B, N)`` -> ``(B, N)``, STFT magnitude raised to
+        ``cfg.postfilter`` with the phase kept, then scaled back to the input's RMS.
+        A no-op when ``cfg.postfilter == 1`` or in training mode."""
+        power = float(getattr(self.cfg, "postfilter", 1.0))
+        if power == 1.0 or self.training:
+            return wav
+        spec = self.stft(wav)
+        spec = spec * spec.abs().clamp(min=1e-7) ** (power - 1.0)
+        a = self.audio
+        out = torch.istft(spec, a.n_fft, a.hop_length, a.win_length, self.window, center=True, length=wav.shape[-1])
+        rms_in = wav.pow(2).mean(-1, keepdim=True).sqrt()
+        rms_out = out.pow(2).mean(-1, keepdim=True).sqrt().clamp(min=1e-9)
+        return out * (rms_in / rms_out)
+
     def stft(self, wav: torch.Tensor) -> torch.Tensor:
         """``(B, N) -> (B, F, N // hop + 1)`` complex (the same framing as the front end)."""
         a = self.audio
@@ -258,7 +285,7 @@ class ISTFTVocoder(_MelVocoder):
         """``(B, n_mels, T)`` or ``(n_mels, T)`` log-mel -> waveform ``(B, N)`` / ``(N,)``, ``N = (T - 1) * hop``."""
         squeeze = mel.dim() == 2
         mel = mel[None] if squeeze else mel
-        wav = self.istft(self.spectrum(mel.float()))
+        wav = self.apply_postfilter(self.istft(self.spectrum(mel.float())))
         return wav[0] if squeeze else wav
 
     def loss(self, batch: dict, step: int = 0) -> dict[str, torch.Tensor]:
@@ -308,6 +335,21 @@ class HNFVocoder(_MelVocoder):
         return self.decode_f0(*self.f0_logits(self.features(mel.float())))
 
     # ---- sources
+    def _sample_f0(self, f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frame F0 ``(B, T)`` Hz -> sample-rate F0 ``(B, (T - 1) * hop)`` (float64; log-interpolated
+        through unvoiced gaps, 0 for rows with no voiced frame) and the voiced gate (linearly interpolated)."""
+        a = self.audio
+        B, T = f0.shape
+        n = (T - 1) * a.hop_length
+        f0 = f0.double()
+        voiced = (f0 > 0).double()
+        log_f = torch.where(f0 > 0, torch.log(f0.clamp(min=1.0)), torch.zeros_like(f0))
+        filled = _fill_gaps(log_f, f0 > 0)  # (B, T), 0 where a row has no voiced frame at all
+        up = lambda x: F.interpolate(x[:, None], size=n + 1, mode="linear", align_corners=True)[:, 0, :n]
+        has_voice = (f0 > 0).any(dim=1, keepdim=True)
+        f_s = torch.where(has_voice, torch.exp(up(filled)), torch.zeros(B, n, dtype=f0.dtype, device=f0.device))
+        return f_s, up(voiced)
+
     def harmonic_source(self, f0: torch.Tensor, phase0: torch.Tensor | None = None) -> torch.Tensor:
         """Band-limited pulse train: the sum of every harmonic below the Nyquist margin, unit amplitude each.
 
@@ -322,16 +364,7 @@ class HNFVocoder(_MelVocoder):
             ``(B, (T - 1) * hop)``.
         """
         a = self.audio
-        B, T = f0.shape
-        n = (T - 1) * a.hop_length
-        f0 = f0.double()
-        voiced = (f0 > 0).double()
-        log_f = torch.where(f0 > 0, torch.log(f0.clamp(min=1.0)), torch.zeros_like(f0))
-        filled = _fill_gaps(log_f, f0 > 0)  # (B, T), 0 where a row has no voiced frame at all
-        up = lambda x: F.interpolate(x[:, None], size=n + 1, mode="linear", align_corners=True)[:, 0, :n]
-        has_voice = (f0 > 0).any(dim=1, keepdim=True)
-        f_s = torch.where(has_voice, torch.exp(up(filled)), torch.zeros(B, n, dtype=f0.dtype, device=f0.device))
-        v_s = up(voiced)
+        f_s, v_s = self._sample_f0(f0)
         phi = torch.cumsum(2 * math.pi * f_s / a.sample_rate, dim=1)
         if phase0 is not None:
             phi = phi + phase0.double()[:, None]
@@ -343,6 +376,53 @@ class HNFVocoder(_MelVocoder):
         pulses = torch.where(small, k, dirichlet)
         scale = 2.0 / self.window.sum().double()
         return (pulses * v_s * scale).to(torch.float32)
+
+    def pulse_harmonics(self, f0: torch.Tensor, log_env: torch.Tensor) -> torch.Tensor:
+        """Pitch-synchronous harmonic part: one impulse per glottal cycle, each filtered by the
+        minimum-phase response of the harmonic envelope at its time, overlap-added.
+
+        Pulses fall where the cumulative F0 phase crosses a multiple of 2*pi (fractional
+        position kept by a linear-phase delay); the envelope is interpolated between frames;
+        each pulse is scaled by ``period / sum(window)`` and the voiced gate, so that its
+        harmonics' STFT peaks match those of :meth:`harmonic_source` times the envelope.
+
+        Args:
+            f0: ``(B, T)`` Hz, 0 = unvoiced.
+            log_env: ``(B, F, T)`` log-magnitude envelope, F = n_fft // 2 + 1.
+        Returns:
+            ``(B, (T - 1) * hop)``.
+        """
+        a = self.audio
+        B, T = f0.shape
+        n = (T - 1) * a.hop_length
+        n_fft = a.n_fft
+        f_s, v_s = self._sample_f0(f0)
+        dphi = 2 * math.pi * f_s / a.sample_rate
+        phi = torch.cumsum(dphi, dim=1)
+        cycle = torch.floor(phi / (2 * math.pi))
+        starts = (cycle[:, 1:] > cycle[:, :-1]) & (v_s[:, 1:] > 0)
+        b_idx, s_idx = torch.nonzero(starts, as_tuple=True)
+        s_idx = s_idx + 1
+        out = torch.zeros(B, n + n_fft, dtype=log_env.dtype, device=log_env.device)
+        if b_idx.numel() == 0:
+            return out[:, :n]
+        frac = ((phi[b_idx, s_idx] - 2 * math.pi * cycle[b_idx, s_idx]) / dphi[b_idx, s_idx]).clamp(0, 1)
+        gain = v_s[b_idx, s_idx] * a.sample_rate / (f_s[b_idx, s_idx] * self.window.sum().double())
+        pos = ((s_idx.double() - frac) / a.hop_length).clamp(0, T - 1)
+        j0 = torch.floor(pos).long().clamp(max=T - 1)
+        j1 = (j0 + 1).clamp(max=T - 1)
+        w = (pos - j0.double()).to(log_env.dtype)[:, None]
+        env = log_env.transpose(1, 2)  # (B, T, F)
+        log_mag = env[b_idx, j0] * (1 - w) + env[b_idx, j1] * w  # (P, F)
+        spec = minimum_phase(log_mag[..., None], n_fft)[..., 0]  # (P, F)
+        # the pulse is at s - frac: start the response one sample early and delay it by 1 - frac
+        # (a causal shift; advancing a causal response would wrap its start to the buffer's end)
+        omega = 2 * math.pi * torch.arange(spec.shape[-1], device=spec.device, dtype=torch.float64) / n_fft
+        delay = torch.polar(torch.ones_like(omega)[None], -omega[None] * (1.0 - frac)[:, None]).to(spec.dtype)
+        ir = torch.fft.irfft(spec * delay, n=n_fft, dim=-1) * gain.to(log_env.dtype)[:, None]  # (P, n_fft)
+        idx = (b_idx * (n + n_fft) + s_idx - 1)[:, None] + torch.arange(n_fft, device=ir.device)[None]
+        out = out.reshape(-1).index_add(0, idx.reshape(-1), ir.reshape(-1)).reshape(B, n + n_fft)
+        return out[:, :n]
 
     def noise_spectrum(self, shape: tuple[int, int, int], device, seed: int | None) -> torch.Tensor:
         """Complex white noise in the STFT domain, ``E|N|^2 = 1``: ``(B, F, T)``."""
@@ -376,10 +456,13 @@ class HNFVocoder(_MelVocoder):
         log_h, log_n = env.split(self.n_freq, dim=1)
         h = torch.exp(torch.clamp(log_h + prior, max=MAX_LOG_MAG))
         nz = torch.exp(torch.clamp(log_n + prior, max=MAX_LOG_MAG))
+        noise = self.noise_spectrum(tuple(h.shape), mel.device, seed)
+        if self.cfg.harmonic_synthesis == "pulse":
+            harm_wav = self.pulse_harmonics(f0, torch.clamp(log_h + prior, max=MAX_LOG_MAG))
+            return harm_wav + self.istft(nz * noise), f0
         if self.cfg.min_phase:
             h = minimum_phase(torch.clamp(log_h + prior, max=MAX_LOG_MAG), self.audio.n_fft)
         harm = self.stft(self.harmonic_source(f0))
-        noise = self.noise_spectrum(tuple(h.shape), mel.device, seed)
         return self.istft(h * harm + nz * noise), f0
 
     def forward(self, mel: torch.Tensor, f0: torch.Tensor | None = None, seed: int | None = 0,
@@ -397,6 +480,7 @@ class HNFVocoder(_MelVocoder):
             f0 = torch.as_tensor(f0, dtype=torch.float32)
             f0 = f0[None] if f0.dim() == 1 else f0
         wav, _ = self.synthesize(mel, f0, seed, f0_ratio=f0_ratio, voicing_from_mel=voicing_from_mel)
+        wav = self.apply_postfilter(wav)
         return wav[0] if squeeze else wav
 
     def f0_targets(self, f0: torch.Tensor) -> torch.Tensor:

@@ -185,8 +185,13 @@ def train_vocoder(
     cfg: RunConfig,
     device: str | None = None,
     progress: Callable[[int, int, dict], None] | None = None,
+    init_from: str | Path | None = None,
 ) -> dict:
     """Train (or resume) a vocoder on ``manifest``'s train split.
+
+    ``init_from`` (a vocoder ``.safetensors`` or run directory of the same architecture):
+    fine-tune from its weights and feature statistics with a fresh optimizer at step 0; its
+    config is kept except the model keys set in ``cfg`` (e.g. ``harmonic_synthesis=pulse``).
 
     Resumes from ``RUN_DIR/last.pt`` when present (its config wins, except
     ``train.max_steps`` and ``train.time_budget_min``).  Writes ``config.json``,
@@ -210,6 +215,15 @@ def train_vocoder(
         saved.train.time_budget_min = cfg.train.time_budget_min
         saved.train.num_threads = cfg.train.num_threads
         cfg = saved
+    source = None
+    if resume is None and init_from is not None:
+        from vcconv.vocoder.neural import load_neural_vocoder
+
+        source = load_neural_vocoder(init_from, "cpu")
+        if source.kind != cfg.model_kind:
+            raise DataError(f"{init_from} holds a '{source.kind}' vocoder, not '{cfg.model_kind}'")
+        # cfg.model holds only the keys given with --set (vocoder_config starts from {})
+        cfg.model, cfg.audio = {**source.run_config.model, **cfg.model}, source.audio
     tc = cfg.train
     if dev.type == "cpu":
         torch.set_num_threads(cpu_threads(tc.num_threads))
@@ -242,8 +256,12 @@ def train_vocoder(
             sampler.set_state(extra["sampler"])
         log.info("resumed from step %d (%.0f s trained)", step, train_s)
     else:
-        mean, std = estimate_mel_stats(sampler, cfg.audio)
-        model.set_stats(mean.to(dev), std.to(dev))
+        if source is not None:
+            model.load_state_dict(source.state_dict())  # same architecture: every tensor, stats included
+            log.info("fine-tuning from %s", init_from)
+        else:
+            mean, std = estimate_mel_stats(sampler, cfg.audio)
+            model.set_stats(mean.to(dev), std.to(dev))
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
 
     log_path = run_dir / "log.csv"
