@@ -240,12 +240,11 @@ def test_shift_f0_to_target_matches_mean():
 # ---------------------------------------------------------------- training loop
 
 
-def test_train_loop_resumes(tmp_path):
+def tiny_manifest(tmp_path):
+    """Three 0.6 s voiced clips (two train, one valid) and their manifest; returns its path."""
     import soundfile as sf
 
-    from vcconv.checkpoint import load_training_state
     from vcconv.data.manifest import Utterance, write_manifest
-    from vcconv.vocoder.train import train_vocoder, vocoder_config
 
     rows = []
     for i, (f0, split) in enumerate([(120.0, "train"), (180.0, "train"), (150.0, "valid")]):
@@ -253,7 +252,14 @@ def test_train_loop_resumes(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, voiced_clip(f0, 0.6, seed=i), SR)
         rows.append(Utterance(f"u{i}", f"s{i % 2}", str(path), 0.6, split=split))
-    manifest = write_manifest(rows, tmp_path / "manifest.tsv")
+    return write_manifest(rows, tmp_path / "manifest.tsv")
+
+
+def test_train_loop_resumes(tmp_path):
+    from vcconv.checkpoint import load_training_state
+    from vcconv.vocoder.train import train_vocoder, vocoder_config
+
+    manifest = tiny_manifest(tmp_path)
     sets = [f"{k}={v}" for k, v in TINY.items()] + ["batch_size=2", "segment_frames=16", "num_threads=1", "val_every=2"]
     run = tmp_path / "run"
     first = train_vocoder(run, manifest, vocoder_config("hnf", sets, max_steps=2))
@@ -268,19 +274,10 @@ def test_train_loop_resumes(tmp_path):
 
 
 def test_fine_tune_starts_from_the_source_weights(tmp_path):
-    import soundfile as sf
-
-    from vcconv.data.manifest import Utterance, write_manifest
     from vcconv.errors import DataError
     from vcconv.vocoder.train import train_vocoder, vocoder_config
 
-    rows = []
-    for i, (f0, split) in enumerate([(120.0, "train"), (180.0, "train"), (150.0, "valid")]):
-        path = tmp_path / "wav" / f"u{i}.wav"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, voiced_clip(f0, 0.6, seed=i), SR)
-        rows.append(Utterance(f"u{i}", f"s{i % 2}", str(path), 0.6, split=split))
-    manifest = write_manifest(rows, tmp_path / "manifest.tsv")
+    manifest = tiny_manifest(tmp_path)
     source = build_vocoder("hnf", TINY, CFG).eval()
     with torch.no_grad():
         for p in source.parameters():
