@@ -177,8 +177,22 @@ def test_postfilter_sharpens_and_keeps_the_level():
     spec_in, spec_out = model.stft(wav).abs()[0, :, 5:-5], model.stft(out).abs()[0, :, 5:-5]
     contrast = lambda s: float(torch.log(s.amax(0) / s.median(0).values.clamp(min=1e-8)).mean())  # noqa: E731
     assert contrast(spec_out) > contrast(spec_in) + 0.3  # peaks stand further above the floor
+    # prior_blend pulls the magnitude towards the mel's pseudo-inverse: all the way at 1
+    mel = log_mel(wav, CFG)
+    model.cfg.postfilter, model.cfg.prior_blend = 1.0, 1.0
+    blended = model.apply_postfilter(wav, mel)
+    prior = model.prior_log_magnitude(mel)[0, :, 5:-5]
+    log_spec = lambda x: torch.log(model.stft(x).abs()[0, :, 5:-5].clamp(min=1e-7))  # noqa: E731
+    loud = prior > prior.max() - 6  # bins within 6 nepers of the peak
+
+    def distance_to_prior(x):  # mean |log-magnitude - prior| over loud bins, level offset removed
+        d = (log_spec(x) - prior)[loud]
+        return float((d - d.mean()).abs().mean())
+
+    before, after = distance_to_prior(wav), distance_to_prior(blended)
+    assert after < 0.7 * before, (after, before)
     model.train()
-    assert torch.equal(model.apply_postfilter(wav), wav)  # never inside the training losses
+    assert torch.equal(model.apply_postfilter(wav, mel), wav)  # never inside the training losses
 
 
 # --------------------------------------------------------------------- CLI

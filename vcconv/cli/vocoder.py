@@ -50,6 +50,9 @@ def export_cmd(
     postfilter: float | None = typer.Option(None, "--postfilter", min=0.5, max=2.0,
                                             help="Spectral sharpening exponent stored in the file's config "
                                             "(1 = off; default: keep the run's)."),
+    prior_blend: float | None = typer.Option(None, "--prior-blend", min=0.0, max=1.0,
+                                             help="Post-filter: fraction by which the output's log-magnitude is "
+                                             "pulled towards the mel's pseudo-inverse (0 = off; default: keep the run's)."),
 ) -> None:
     """Write a run's weights as a standalone vocoder file (config in the metadata)."""
     from vcconv.errors import VcconvError
@@ -58,12 +61,13 @@ def export_cmd(
     if output.exists() and not force:
         raise VcconvError(f"{output}: exists already (use --force to overwrite)")
     model = load_neural_vocoder(run, "cpu")
-    if postfilter is not None:
-        model.cfg.postfilter = float(postfilter)
-        model.run_config.model["postfilter"] = float(postfilter)
+    for key, value in (("postfilter", postfilter), ("prior_blend", prior_blend)):
+        if value is not None:
+            setattr(model.cfg, key, float(value))
+            model.run_config.model[key] = float(value)
     save_vocoder(model, output, fp16=fp16, cfg=model.run_config)
     console.print(f"wrote {output} ({model.kind}, {model.param_count() / 1e6:.2f} M parameters, "
-                  f"{'fp16' if fp16 else 'fp32'}, postfilter {model.cfg.postfilter:g})")
+                  f"{'fp16' if fp16 else 'fp32'}, postfilter {model.cfg.postfilter:g}, prior blend {model.cfg.prior_blend:g})")
 
 
 @app.command("vocode")

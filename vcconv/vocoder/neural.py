@@ -60,10 +60,12 @@ class ISTFTConfig:
     layers: int = 6
     kernel: int = 7
     mel_prior: bool = True  # predict log-magnitude as a correction of log(pinv(mel))
-    # inference-only spectral sharpening: the output's STFT is multiplied by |S|^(postfilter - 1)
-    # (phase kept, RMS kept), deepening the valleys that reconstruction-only training over-fills;
-    # 1 = off. Not used in training losses.
+    # inference-only post-filter on the output's STFT S (phase kept, RMS kept; not in the
+    # training losses): log|S| <- postfilter * ((1 - prior_blend) * log|S| + prior_blend * log pinv(mel)),
+    # i.e. spectral sharpening (postfilter > 1) of a magnitude pulled towards the mel's pseudo-inverse.
+    # postfilter = 1 and prior_blend = 0: off
     postfilter: float = 1.0
+    prior_blend: float = 0.0
     # loss weights
     w_mel: float = 1.0
     w_stft: float = 1.0
@@ -91,10 +93,12 @@ class HNFConfig:
     # "pulse": pitch-synchronous, one minimum-phase impulse response per glottal pulse,
     # overlap-added in time (source-filter as in WORLD / LPC synthesis)
     harmonic_synthesis: str = "stft"
-    # inference-only spectral sharpening: the output's STFT is multiplied by |S|^(postfilter - 1)
-    # (phase kept, RMS kept), deepening the valleys that reconstruction-only training over-fills;
-    # 1 = off. Not used in training losses.
+    # inference-only post-filter on the output's STFT S (phase kept, RMS kept; not in the
+    # training losses): log|S| <- postfilter * ((1 - prior_blend) * log|S| + prior_blend * log pinv(mel)),
+    # i.e. spectral sharpening (postfilter > 1) of a magnitude pulled towards the mel's pseudo-inverse.
+    # postfilter = 1 and prior_blend = 0: off
     postfilter: float = 1.0
+    prior_blend: float = 0.0
     # loss weights
     w_mel: float = 1.0
     w_stft: float = 1.0
@@ -235,15 +239,23 @@ class _MelVocoder(nn.Module):
         length = (spec.shape[-1] - 1) * a.hop_length
         return torch.istft(spec, a.n_fft, a.hop_length, a.win_length, self.window, center=True, length=length)
 
-    def apply_postfilter(self, wav: torch.Tensor) -> torch.Tensor:
-        """Spectral sharpening at inference: ``(B, N)`` -> ``(B, N)``, STFT magnitude raised to
-        ``cfg.postfilter`` with the phase kept, then scaled back to the input's RMS.
-        A no-op when ``cfg.postfilter == 1`` or in training mode."""
+    def apply_postfilter(self, wav: torch.Tensor, mel: torch.Tensor | None = None) -> torch.Tensor:
+        """Post-filter at inference: ``(B, N)`` [+ its log-mel ``(B, n_mels, T)``] -> ``(B, N)``.
+
+        The STFT log-magnitude is moved a fraction ``cfg.prior_blend`` towards the mel's
+        pseudo-inverse (:meth:`prior_log_magnitude`) and multiplied by ``cfg.postfilter``
+        (spectral sharpening); the phase is kept and the result scaled back to the input's
+        RMS. A no-op with ``postfilter == 1`` and ``prior_blend == 0``, and in training mode."""
         power = float(getattr(self.cfg, "postfilter", 1.0))
-        if power == 1.0 or self.training:
+        blend = float(getattr(self.cfg, "prior_blend", 0.0)) if mel is not None else 0.0
+        if (power == 1.0 and blend == 0.0) or self.training:
             return wav
         spec = self.stft(wav)
-        spec = spec * spec.abs().clamp(min=1e-7) ** (power - 1.0)
+        log_mag = torch.log(spec.abs().clamp(min=1e-7))
+        if blend:
+            prior = self.prior_log_magnitude(mel.float())[..., : spec.shape[-1]]
+            log_mag = torch.lerp(log_mag, prior, blend)
+        spec = torch.polar(torch.exp(power * log_mag), torch.angle(spec))
         a = self.audio
         out = torch.istft(spec, a.n_fft, a.hop_length, a.win_length, self.window, center=True, length=wav.shape[-1])
         rms_in = wav.pow(2).mean(-1, keepdim=True).sqrt()
@@ -285,7 +297,7 @@ class ISTFTVocoder(_MelVocoder):
         """``(B, n_mels, T)`` or ``(n_mels, T)`` log-mel -> waveform ``(B, N)`` / ``(N,)``, ``N = (T - 1) * hop``."""
         squeeze = mel.dim() == 2
         mel = mel[None] if squeeze else mel
-        wav = self.apply_postfilter(self.istft(self.spectrum(mel.float())))
+        wav = self.apply_postfilter(self.istft(self.spectrum(mel.float())), mel)
         return wav[0] if squeeze else wav
 
     def loss(self, batch: dict, step: int = 0) -> dict[str, torch.Tensor]:
@@ -480,7 +492,7 @@ class HNFVocoder(_MelVocoder):
             f0 = torch.as_tensor(f0, dtype=torch.float32)
             f0 = f0[None] if f0.dim() == 1 else f0
         wav, _ = self.synthesize(mel, f0, seed, f0_ratio=f0_ratio, voicing_from_mel=voicing_from_mel)
-        wav = self.apply_postfilter(wav)
+        wav = self.apply_postfilter(wav, mel)
         return wav[0] if squeeze else wav
 
     def f0_targets(self, f0: torch.Tensor) -> torch.Tensor:
