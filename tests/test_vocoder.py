@@ -191,6 +191,19 @@ def test_postfilter_sharpens_and_keeps_the_level():
 
     before, after = distance_to_prior(wav), distance_to_prior(blended)
     assert after < 0.7 * before, (after, before)
+    # hnf with a given or shifted F0: no blend (pinv(mel) would pull the pitch back), sharpening only
+    model.cfg.postfilter = 1.2
+    f0 = torch.full((1, mel.shape[-1]), 150.0)
+    with torch.no_grad():
+        for kwargs in ({"f0": f0}, {"f0_ratio": 2.0}):
+            model.cfg.prior_blend = 1.0
+            blended_call = model(mel, **kwargs)
+            model.cfg.prior_blend = 0.0
+            assert torch.equal(blended_call, model(mel, **kwargs))
+        model.cfg.prior_blend = 1.0
+        own = model(mel)
+        model.cfg.prior_blend = 0.0
+        assert not torch.equal(own, model(mel))  # own, unshifted F0: the blend applies
     model.train()
     assert torch.equal(model.apply_postfilter(wav, mel), wav)  # never inside the training losses
 

@@ -63,7 +63,8 @@ class ISTFTConfig:
     # inference-only post-filter on the output's STFT S (phase kept, RMS kept; not in the
     # training losses): log|S| <- postfilter * ((1 - prior_blend) * log|S| + prior_blend * log pinv(mel)),
     # i.e. spectral sharpening (postfilter > 1) of a magnitude pulled towards the mel's pseudo-inverse.
-    # postfilter = 1 and prior_blend = 0: off
+    # postfilter = 1 and prior_blend = 0: off. hnf blends only when its own F0 head drives it
+    # unshifted (copy synthesis): pinv(mel) holds the mel's pitch in its low harmonics
     postfilter: float = 1.0
     prior_blend: float = 0.0
     # loss weights
@@ -96,7 +97,8 @@ class HNFConfig:
     # inference-only post-filter on the output's STFT S (phase kept, RMS kept; not in the
     # training losses): log|S| <- postfilter * ((1 - prior_blend) * log|S| + prior_blend * log pinv(mel)),
     # i.e. spectral sharpening (postfilter > 1) of a magnitude pulled towards the mel's pseudo-inverse.
-    # postfilter = 1 and prior_blend = 0: off
+    # postfilter = 1 and prior_blend = 0: off. hnf blends only when its own F0 head drives it
+    # unshifted (copy synthesis): pinv(mel) holds the mel's pitch in its low harmonics
     postfilter: float = 1.0
     prior_blend: float = 0.0
     # loss weights
@@ -492,7 +494,10 @@ class HNFVocoder(_MelVocoder):
             f0 = torch.as_tensor(f0, dtype=torch.float32)
             f0 = f0[None] if f0.dim() == 1 else f0
         wav, _ = self.synthesize(mel, f0, seed, f0_ratio=f0_ratio, voicing_from_mel=voicing_from_mel)
-        wav = self.apply_postfilter(wav, mel)
+        # the mel's pseudo-inverse carries the mel's own pitch in its resolved low harmonics: blend
+        # towards it only when that is the pitch being synthesised (own F0 head, unshifted)
+        own_pitch = f0 is None and f0_ratio == 1.0
+        wav = self.apply_postfilter(wav, mel if own_pitch else None)
         return wav[0] if squeeze else wav
 
     def f0_targets(self, f0: torch.Tensor) -> torch.Tensor:
