@@ -121,6 +121,7 @@ def measure(conv: Converter, src: Path, ref: Path, threads: int, runs: int) -> d
     """Median seconds per audio second of each stage (and of the whole call, wall and CPU).
     ``threads=0``: the converter's own choice (idle cores), re-made at every call."""
     conv.threads = threads
+    conv._auto_threads = None  # a fresh load measurement for this row (it is then reused for 5 s)
     seconds = sf.info(str(src)).duration
     conv.convert(src, [ref])  # warm-up
     rows, used = [], set()

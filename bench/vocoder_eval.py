@@ -141,6 +141,30 @@ def table(results: dict, systems: list[System]) -> str:
     return "\n".join(lines)
 
 
+def paired_table(per: dict[str, list[dict]], systems: list[System], base: str = "GL-100") -> tuple[str, dict]:
+    """Per-utterance differences from ``base`` (same utterances): mean ± 95 % half-width, and
+    whether the interval lies on the better side of zero."""
+    head = f"| vocoder − {base} | " + " | ".join(f"{name} ({'↑' if d == 'higher' else '↓'})" for _, name, d in METRICS[:4]) + " |"
+    lines = [head, "|" + "---|" * 5]
+    out: dict[str, dict] = {}
+    for s in systems:
+        if s.label == base:
+            continue
+        cells, out[s.label] = [], {}
+        for k, _, d in METRICS[:4]:
+            a = np.array([m[k] for m in per[s.label]], dtype=np.float64)
+            b = np.array([m[k] for m in per[base]], dtype=np.float64)
+            ok = np.isfinite(a) & np.isfinite(b)
+            diff = a[ok] - b[ok]
+            mean = float(diff.mean()) if diff.size else float("nan")
+            half = float(1.96 * diff.std(ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else float("nan")
+            better = (mean - half > 0) if d == "higher" else (mean + half < 0)
+            out[s.label][k] = {"mean": mean, "ci": half, "n": int(diff.size), "significantly_better": bool(better)}
+            cells.append(f"{mean:+.3f} ± {half:.3f}" + (" ✓" if better else ""))
+        lines.append(f"| {s.label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines), out
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--manifest", type=Path, default=ROOT / "data" / "manifest.tsv")
@@ -191,7 +215,10 @@ def main(argv: list[str] | None = None) -> dict:
             r[f"rtf{t}"] = rtf(s, mels, f0s, t, audio.hop_length, audio.sample_rate)
         results[s.label] = r
     tab = table(results, systems)
+    paired_tab, paired = paired_table(per, systems)
     print(tab)
+    print()
+    print(paired_tab)
 
     gl100 = results["GL-100"]["mean"]
     neural = [s for s in systems if s.params and not s.use_f0]
@@ -211,7 +238,8 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {
         "utterances": len(rows), "audio_s": total_s, "speakers": sorted({r.speaker for r in rows}),
         "systems": {s.label: s.spec + ("@f0" if s.use_f0 else "") for s in systems},
-        "results": results, "wins_vs_gl100": wins, "kept": keep,
+        "results": results, "wins_vs_gl100": wins, "kept": keep, "paired_vs_gl100": paired,
+        "per_utterance": per,
         "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
         "eval_s": time.time() - t_start,
     }
@@ -219,7 +247,8 @@ def main(argv: list[str] | None = None) -> dict:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary, indent=1))
     if args.doc:
-        write_doc(args.doc, summary, tab, args.notes)
+        write_doc(args.doc, summary, tab + "\n\nPaired differences from GL-100 on the same utterances (mean ± 95 % "
+                  "half-width; ✓ = the interval lies on the better side of zero):\n\n" + paired_tab, args.notes)
     return summary
 
 
@@ -248,7 +277,10 @@ def write_doc(path: Path, summary: dict, tab: str, notes: Path | None) -> None:
         w = wins.get(keep, [])
         lines.append(f"**{keep}** is kept as the default vocoder (`load_vocoder(None)`): among the mel-only neural "
                      "vocoders it beats Griffin-Lim 100 iterations on the most of the four quality metrics "
-                     f"({len(w)} of 4: {', '.join(w) if w else 'none'}), ties broken by mean rank.")
+                     f"({len(w)} of 4 on the means: {', '.join(w) if w else 'none'}), ties broken by mean rank.")
+        sig = [name for k, name, _ in METRICS[:4] if summary["paired_vs_gl100"].get(keep, {}).get(k, {}).get("significantly_better")]
+        lines.append(f"On paired per-utterance differences it is better than GL-100 beyond the 95 % interval on "
+                     f"{len(sig)} of 4: {', '.join(sig) if sig else 'none'}.")
     for label, w in wins.items():
         if label != keep:
             lines.append(f"- {label} beats GL-100 on: {', '.join(w) if w else 'none'}.")

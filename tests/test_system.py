@@ -74,3 +74,9 @@ def test_conversion_reports_the_threads_it_chose(monkeypatch):
     assert Converter(vocoder="griffinlim:2", device="cpu", threads=2).convert(src, [ref]).threads == 2
     with pytest.raises(ModelError, match="threads"):
         Converter(vocoder="griffinlim:2", device="cpu", threads=-1)
+    # the load is measured once, then reused for a few seconds (a loop over short files)
+    calls = []
+    monkeypatch.setattr(system, "busy_cores", lambda window_s=0.05: calls.append(1) or 0.0)
+    conv = Converter(vocoder="griffinlim:2", device="cpu")
+    assert [conv.convert(src, [ref]).threads for _ in range(3)] == [2, 2, 2]
+    assert len(calls) == 1

@@ -46,6 +46,7 @@ F0_MODES = ("auto", "predict", "transfer")
 # WER ratio 0.90 / 0.98 / 1.24; F0 transfer cut |F0 error| from ~1.1 to 0.3-0.8 semitones.
 DEFAULT_STRENGTH = 1.5
 DEFAULT_F0 = "auto"
+AUTO_THREADS_TTL_S = 5.0  # automatic thread choice: how long a load measurement is reused
 SOURCE_VOICE_SECONDS = 30  # the source's own speaker vector (strength != 1) reads at most this much  # "transfer" with an F0-driven vocoder, else "predict"
 
 
@@ -81,6 +82,7 @@ class Converter:
         if threads is not None and threads < 0:
             raise ModelError(f"--threads must be 0 (automatic) or more (got {threads})")
         self.threads = threads or 0
+        self._auto_threads: tuple[float, int] | None = None  # (time measured, threads)
         self.pitch_shift = pitch_shift
         if f0 not in F0_MODES:
             raise ModelError(f"unknown --f0 mode '{f0}' (choose from {', '.join(F0_MODES)})")
@@ -218,11 +220,23 @@ class Converter:
         or of a precomputed ``speaker`` vector ``(1, S)`` from :meth:`speaker_vector`."""
         if self.device.type != "cpu":
             return self._convert(source, references, speaker)
-        threads = cpu_threads(self.threads, adapt_to_load=not self.threads)
+        threads = self._cpu_threads()
         with torch_threads(threads):
             result = self._convert(source, references, speaker)
         result.threads = threads
         return result
+
+    def _cpu_threads(self) -> int:
+        """``self.threads`` if set, else the idle cores, measured (50 ms of sleep) at most every
+        :data:`AUTO_THREADS_TTL_S` seconds so that a loop over short files does not pay it each time."""
+        import time
+
+        if self.threads:
+            return cpu_threads(self.threads)
+        now = time.monotonic()
+        if self._auto_threads is None or now - self._auto_threads[0] > AUTO_THREADS_TTL_S:
+            self._auto_threads = (now, cpu_threads(0, adapt_to_load=True))
+        return self._auto_threads[1]
 
     def _convert(self, source: str | Path, references: list[str | Path] | None,
                  speaker: torch.Tensor | None) -> ConversionResult:
