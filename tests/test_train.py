@@ -126,6 +126,19 @@ def test_init_from_keeps_the_architecture_and_adds_an_adversary(corpus, tmp_path
     for k, v in source.state_dict().items():  # lr 0: every inherited tensor is unchanged
         assert torch.equal(model.state_dict()[k], v), k
 
+    # on a corpus with another speaker count the adversary's classifier starts fresh, the rest is inherited
+    three = make_tone_corpus(tmp_path / "three", valid=True, speakers=(
+        ("a", 1.0, "train"), ("b", 1.3, "train"), ("d", 1.15, "train"), ("c", 1.6, "test")))
+    retuned = tmp_path / "retuned"
+    main(["train", "--data", str(three), "--out", str(retuned), "--max-steps", "1", "--device", "cpu",
+          "--init-from", str(tuned), *_sets(train_only + ["lr=0", "weight_decay=0"])])
+    again, cfg2 = load_model_file(retuned, "cpu")
+    assert cfg.model["n_speakers"] == 2 and cfg2.model["n_speakers"] == 3
+    assert cfg2.model["adversarial_weight"] == 0.1 and again.classifier.out.weight.shape[0] == 3
+    for k, v in model.state_dict().items():
+        if not k.startswith("classifier."):
+            assert torch.equal(again.state_dict()[k], v), k
+
     # weights of another architecture are one clear error
     with pytest.raises(SystemExit) as exc:
         main(["train", "--data", str(corpus), "--out", str(tmp_path / "bad"), "--max-steps", "1", "--device", "cpu",
