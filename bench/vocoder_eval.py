@@ -264,10 +264,12 @@ def write_doc(path: Path, summary: dict, tab: str, notes: Path | None) -> None:
         "",
         tab,
         "",
-        "Systems: " + "; ".join(f"**{k}** = `{v}`" for k, v in summary["systems"].items()) + ".",
-        ("`@f0` = driven by the F0 extracted (WORLD DIO) from the original waveform instead of the vocoder's own "
-         "mel-based F0 prediction; not available in voice conversion (there is no waveform); shown to separate "
-         "F0 errors from the rest."),
+        "Systems: " + "; ".join(f"**{k}** = `{v}`" + (" (the shipped default, `pretrained/vocoder-hnf.safetensors`)"
+                                                     if v == "default" else "")
+                                for k, v in summary["systems"].items()) + ".",
+        *(["`@f0` = driven by the F0 extracted (WORLD DIO) from the original waveform instead of the vocoder's own "
+           "mel-based F0 prediction; not available in voice conversion (there is no waveform); shown to separate "
+           "F0 errors from the rest."] if any(v.endswith("@f0") for v in summary["systems"].values()) else []),
         "RTF = vocoder seconds per second of audio on this machine's CPU (2 cores, shared), best of 2 runs.",
         "",
         "## Kept",
