@@ -109,12 +109,39 @@ def test_cli_defaults_match_the_library_defaults():
 
     from vcconv.cli.batch import batch_cmd
     from vcconv.cli.convert import convert_cmd
-    from vcconv.convert import DEFAULT_F0, DEFAULT_STRENGTH
+    from vcconv.convert import DEFAULT_F0, Converter
 
     for cmd in (convert_cmd, batch_cmd):
         params = inspect.signature(cmd).parameters
-        assert params["strength"].default.default == DEFAULT_STRENGTH
+        assert params["strength"].default.default is None  # the model's own, as in the library
         assert params["f0"].default.default == DEFAULT_F0
+    assert inspect.signature(Converter).parameters["strength"].default is None
+
+
+def test_the_model_file_carries_its_conversion_strength(tmp_path):
+    from vcconv.checkpoint import export_model, load_model_file
+    from vcconv.cli import main
+    from vcconv.config import RunConfig
+    from vcconv.convert import DEFAULT_STRENGTH, Converter
+    from vcconv.errors import ConfigError, ModelError
+
+    shipped = ROOT / "pretrained" / "adain-base.safetensors"
+    assert Converter(device="cpu").strength == load_model_file(shipped, "cpu")[1].convert["strength"]
+    mine = tmp_path / "mine.safetensors"
+    main(["export", str(shipped), "-o", str(mine), "--strength", "0.5"])
+    assert Converter(mine, vocoder="griffinlim:2", device="cpu").strength == 0.5
+    assert Converter(mine, vocoder="griffinlim:2", device="cpu", strength=2.0).strength == 2.0  # explicit wins
+    cfg = load_model_file(mine, "cpu")[1]
+    cfg.convert.clear()
+    bare = tmp_path / "bare.safetensors"
+    from vcconv.checkpoint import save_safetensors
+
+    save_safetensors(load_model_file(mine, "cpu")[0], cfg, bare)
+    assert Converter(bare, vocoder="griffinlim:2", device="cpu").strength == DEFAULT_STRENGTH  # none stored
+    with pytest.raises(ModelError, match="strength"):
+        export_model(shipped, tmp_path / "bad.safetensors", strength=9.0)
+    with pytest.raises(ConfigError, match="conversion default"):
+        RunConfig.from_dict({"convert": {"loudness": 3}})
 
 
 def test_f0_auto_is_transfer_with_hnf_and_predict_with_griffin_lim():

@@ -324,9 +324,9 @@ def run_jobs(
     from vcconv.system import cpu_threads
 
     start = time.perf_counter()
-    from vcconv.convert import DEFAULT_F0, DEFAULT_STRENGTH
+    from vcconv.convert import DEFAULT_F0
 
-    options = {"strength": DEFAULT_STRENGTH if strength is None else strength, "pitch_shift": pitch_shift,
+    options = {"strength": strength, "pitch_shift": pitch_shift,  # strength None: the model's own
                "f0": f0 or DEFAULT_F0}
     model = resolve_model_path(model).resolve()  # a missing model fails here, before any worker starts
     workers = max(1, int(workers))

@@ -146,13 +146,18 @@ def load_model_file(path: str | Path, device: str | torch.device | None = None) 
     return model.to(dev).eval(), cfg
 
 
-def export_model(source: str | Path, output: str | Path, *, fp16: bool = True) -> dict:
+def export_model(source: str | Path, output: str | Path, *, fp16: bool = True, strength: float | None = None) -> dict:
     """Write released weights for ``source`` (run dir or safetensors) and check what fp16 costs.
+    ``strength``: the conversion strength stored as this model's default (``None``: keep the source's).
 
     Returns ``{"bytes", "params", "max_diff"}``: ``max_diff`` is the largest absolute difference
     of the converted log-mel between the exported and the original weights on a fixed test input.
     """
     model, cfg = load_model_file(source, "cpu")
+    if strength is not None:
+        if not 0.0 <= strength <= 4.0:
+            raise ModelError(f"--strength must be between 0 and 4 (got {strength})")
+        cfg.convert["strength"] = float(strength)
     out = save_safetensors(model, cfg, output, fp16=fp16)
     reloaded, _ = load_model_file(out, "cpu")
     gen = torch.Generator().manual_seed(0)

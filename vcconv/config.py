@@ -49,28 +49,42 @@ class TrainConfig:
     workers: int = 0
 
 
+CONVERT_KEYS = {"strength"}
+
+
 @dataclass
 class RunConfig:
     model_kind: str = "adain"
     audio: AudioConfig = field(default_factory=AudioConfig)
     model: dict = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
+    # conversion defaults that belong to these weights (``{"strength": 1.0}``), set by
+    # ``vcconv export --strength``; read by :class:`vcconv.convert.Converter`
+    convert: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "model_kind": self.model_kind,
             "audio": self.audio.to_dict(),
             "model": dict(self.model),
             "train": asdict(self.train),
         }
+        if self.convert:
+            d["convert"] = dict(self.convert)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
+        convert = dict(d.get("convert", {}))
+        unknown = set(convert) - CONVERT_KEYS
+        if unknown:
+            raise ConfigError(f"unknown conversion default(s): {', '.join(sorted(unknown))}")
         return cls(
             model_kind=d.get("model_kind", "adain"),
             audio=AudioConfig.from_dict(d.get("audio", {})),
             model=dict(d.get("model", {})),
             train=_dataclass_from(TrainConfig, d.get("train", {})),
+            convert=convert,
         )
 
 

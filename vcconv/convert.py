@@ -41,9 +41,11 @@ def resolve_model_path(name_or_path: str | Path | None) -> Path:
 
 
 F0_MODES = ("auto", "predict", "transfer")
-# Defaults chosen on 60 held-out pairs (adain-base + hnf; docs/models.md, "Conversion strength and F0"):
-# strength 1.0 / 1.5 / 2.0 gave target-win 0.600 / 0.967 / 0.983, closed-set id 0.567 / 0.883 / 0.817,
-# WER ratio 0.90 / 0.98 / 1.24; F0 transfer cut |F0 error| from ~1.1 to 0.3-0.8 semitones.
+# Strength for a model file that stores none (a model stores its own with `vcconv export --strength`).
+# Chosen on 60 held-out pairs for a model without the adversary (docs/models.md, "Conversion strength
+# and F0"): strength 1.0 / 1.5 / 2.0 gave target-win 0.600 / 0.967 / 0.983, closed-set id
+# 0.567 / 0.883 / 0.817, WER ratio 0.90 / 0.98 / 1.24; F0 transfer cut |F0 error| from ~1.1 to
+# 0.3-0.8 semitones.
 DEFAULT_STRENGTH = 1.5
 DEFAULT_F0 = "auto"
 AUTO_THREADS_TTL_S = 5.0  # automatic thread choice: how long a load measurement is reused
@@ -65,11 +67,12 @@ class Converter:
     """
 
     def __init__(self, model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
-                 pitch_shift: float = 0.0, strength: float = DEFAULT_STRENGTH, f0: str = DEFAULT_F0,
+                 pitch_shift: float = 0.0, strength: float | None = None, f0: str = DEFAULT_F0,
                  threads: int | None = None):
         """``strength``: 1 uses the target's speaker vector; above 1 it is pushed further
         away from the source's own vector, ``s = s_src + strength * (s_tgt - s_src)``
-        (more target-like, at some cost in clarity); 0 keeps the source voice.
+        (more target-like, at some cost in clarity); 0 keeps the source voice. ``None``: the
+        strength stored with the model (``vcconv export --strength``), else :data:`DEFAULT_STRENGTH`.
 
         ``f0`` (F0-driven vocoder only): ``"predict"`` lets the vocoder's F0 head read the
         converted mel; ``"transfer"`` keeps the source's intonation, moved to the target
@@ -87,11 +90,11 @@ class Converter:
         if f0 not in F0_MODES:
             raise ModelError(f"unknown --f0 mode '{f0}' (choose from {', '.join(F0_MODES)})")
         self._ref_f0: dict[tuple[str, ...], np.ndarray] = {}
-        if not 0.0 <= strength <= 4.0:
+        if strength is not None and not 0.0 <= strength <= 4.0:
             raise ModelError(f"--strength must be between 0 and 4 (got {strength})")
-        self.strength = float(strength)
         self.model_path = resolve_model_path(model)
         self.model, self.cfg = load_model_file(self.model_path, self.device)
+        self.strength = float(self.cfg.convert.get("strength", DEFAULT_STRENGTH) if strength is None else strength)
         self.audio: AudioConfig = self.cfg.audio
         self.vocoder = load_vocoder(vocoder, self.audio, self.device)
         self.f0_driven = hasattr(self.vocoder, "predict_f0")
@@ -270,7 +273,7 @@ class Converter:
 
 def convert(source: str | Path, references: list[str | Path] | str | Path, output: str | Path,
             model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
-            overwrite: bool = True, pitch_shift: float = 0.0, strength: float = DEFAULT_STRENGTH,
+            overwrite: bool = True, pitch_shift: float = 0.0, strength: float | None = None,
             f0: str = DEFAULT_F0, threads: int | None = None) -> ConversionResult:
     """Convert one file and write ``output`` (16-bit WAV at the model's rate, atomically).
     ``threads=None``: chosen from the idle cores (see :class:`Converter`)."""

@@ -28,7 +28,8 @@ def batch_cmd(
     threads: int = typer.Option(0, "--threads", min=0, help="Torch threads per worker (0: the cores other "
                                 "programs leave idle, divided among the workers)."),
     force: bool = typer.Option(False, "--force", help="Redo outputs that exist already (default: skip them, i.e. resume)."),
-    strength: float = typer.Option(1.5, "--strength", help="Conversion strength (see 'vcconv convert --help')."),
+    strength: Optional[float] = typer.Option(None, "--strength", help="Conversion strength (default: the model's "
+                                             "own; see 'vcconv convert --help')."),
     pitch_shift: float = typer.Option(0.0, "--pitch-shift", help="Semitones (F0-driven vocoder only)."),
     f0: str = typer.Option("auto", "--f0", help="auto | transfer | predict (see 'vcconv convert --help')."),
 ) -> None:

@@ -21,8 +21,9 @@ def convert_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
     pitch_shift: float = typer.Option(0.0, "--pitch-shift", help="Move the output pitch by this many semitones "
                                       "(F0-driven vocoder only)."),
-    strength: float = typer.Option(1.5, "--strength", help="Conversion strength: 1 = the target's speaker vector; >1 pushes "
-                                   "the speaker vector further from the source's (more target-like, less clear)."),
+    strength: Optional[float] = typer.Option(None, "--strength", help="Conversion strength: 1 = the target's speaker "
+                                             "vector; >1 pushes it further from the source's (more target-like, less "
+                                             "clear). Default: the model's own (the shipped one: 1.0), else 1.5."),
     f0: str = typer.Option("auto", "--f0", help="F0 of the output: 'transfer' = the source's intonation moved "
                            "to the target's pitch range, 'predict' = read from the converted mel (F0-driven vocoder "
                            "only); 'auto' = transfer when the vocoder takes F0."),

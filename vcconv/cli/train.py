@@ -63,6 +63,8 @@ def export_cmd(
     output: Path = typer.Option(..., "-o", "--output", help="Released weights, e.g. pretrained/adain-base.safetensors."),
     fp16: bool = typer.Option(True, "--fp16/--fp32", help="Store weights as float16 (half the size)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    strength: Optional[float] = typer.Option(None, "--strength", help="Conversion strength stored as this model's "
+                                             "default for convert/batch (default: keep the source's, else 1.5)."),
 ) -> None:
     """Export a trained model as safetensors with its config in the metadata (what convert loads)."""
     from vcconv.checkpoint import export_model
@@ -70,6 +72,6 @@ def export_cmd(
 
     if output.exists() and not force:
         raise ModelError(f"{output}: exists already (use --force to overwrite)")
-    info = export_model(run, output, fp16=fp16)
+    info = export_model(run, output, fp16=fp16, strength=strength)
     console.print(f"wrote {output} ({info['bytes'] / 1e6:.2f} MB, {info['params'] / 1e6:.2f} M parameters); "
                   f"max |log-mel difference| fp16 vs fp32 on a test input: {info['max_diff']:.2e}")
