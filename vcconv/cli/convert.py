@@ -23,7 +23,7 @@ def convert_cmd(
                                       "(F0-driven vocoder only)."),
     strength: Optional[float] = typer.Option(None, "--strength", help="Conversion strength: 1 = the target's speaker "
                                              "vector; >1 pushes it further from the source's (more target-like, less "
-                                             "clear). Default: the model's own (the shipped one: 1.0), else 1.5."),
+                                             "clear). Default: the model's own (the shipped one: 1.5), else 1.5."),
     f0: str = typer.Option("auto", "--f0", help="F0 of the output: 'transfer' = the source's intonation moved "
                            "to the target's pitch range, 'predict' = read from the converted mel (F0-driven vocoder "
                            "only); 'auto' = transfer when the vocoder takes F0."),
