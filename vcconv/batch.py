@@ -320,12 +320,10 @@ def run_jobs(
     ``progress(done, total)`` is called as jobs finish (skipped ones count as done).
     ``failures_file`` is written when anything failed, and removed when nothing did.
     """
-    from vcconv.convert import resolve_model_path
+    from vcconv.convert import DEFAULT_F0, resolve_model_path
     from vcconv.system import cpu_threads
 
     start = time.perf_counter()
-    from vcconv.convert import DEFAULT_F0
-
     options = {"strength": strength, "pitch_shift": pitch_shift,  # strength None: the model's own
                "f0": f0 or DEFAULT_F0}
     model = resolve_model_path(model).resolve()  # a missing model fails here, before any worker starts

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vcconv.config import RunConfig
+from vcconv.config import RunConfig, check_strength
 from vcconv.errors import ModelError
 
 
@@ -155,9 +155,7 @@ def export_model(source: str | Path, output: str | Path, *, fp16: bool = True, s
     """
     model, cfg = load_model_file(source, "cpu")
     if strength is not None:
-        if not 0.0 <= strength <= 4.0:
-            raise ModelError(f"--strength must be between 0 and 4 (got {strength})")
-        cfg.convert["strength"] = float(strength)
+        cfg.convert["strength"] = check_strength(strength)
     out = save_safetensors(model, cfg, output, fp16=fp16)
     reloaded, _ = load_model_file(out, "cpu")
     gen = torch.Generator().manual_seed(0)

@@ -52,6 +52,15 @@ class TrainConfig:
 CONVERT_KEYS = {"strength"}
 
 
+def check_strength(strength: float) -> float:
+    """A conversion strength (see :class:`vcconv.convert.Converter`) as a float, or a one-line error."""
+    from vcconv.errors import ModelError
+
+    if not 0.0 <= strength <= 4.0:
+        raise ModelError(f"--strength must be between 0 and 4 (got {strength})")
+    return float(strength)
+
+
 @dataclass
 class RunConfig:
     model_kind: str = "adain"

@@ -14,6 +14,7 @@ import torch
 
 from vcconv.audio import AudioConfig, load_audio, log_mel, normalize_loudness, preprocess, save_audio
 from vcconv.checkpoint import default_device, load_model_file
+from vcconv.config import check_strength
 from vcconv.errors import ModelError
 from vcconv.system import cpu_threads, torch_threads
 from vcconv.vocoder import load_vocoder
@@ -49,7 +50,7 @@ F0_MODES = ("auto", "predict", "transfer")
 DEFAULT_STRENGTH = 1.5
 DEFAULT_F0 = "auto"
 AUTO_THREADS_TTL_S = 5.0  # automatic thread choice: how long a load measurement is reused
-SOURCE_VOICE_SECONDS = 30  # the source's own speaker vector (strength != 1) reads at most this much  # "transfer" with an F0-driven vocoder, else "predict"
+SOURCE_VOICE_SECONDS = 30  # the source's own speaker vector (strength != 1) reads at most this much
 
 
 @dataclass
@@ -90,11 +91,11 @@ class Converter:
         if f0 not in F0_MODES:
             raise ModelError(f"unknown --f0 mode '{f0}' (choose from {', '.join(F0_MODES)})")
         self._ref_f0: dict[tuple[str, ...], np.ndarray] = {}
-        if strength is not None and not 0.0 <= strength <= 4.0:
-            raise ModelError(f"--strength must be between 0 and 4 (got {strength})")
+        if strength is not None:
+            check_strength(strength)
         self.model_path = resolve_model_path(model)
         self.model, self.cfg = load_model_file(self.model_path, self.device)
-        self.strength = float(self.cfg.convert.get("strength", DEFAULT_STRENGTH) if strength is None else strength)
+        self.strength = check_strength(self.cfg.convert.get("strength", DEFAULT_STRENGTH) if strength is None else strength)
         self.audio: AudioConfig = self.cfg.audio
         self.vocoder = load_vocoder(vocoder, self.audio, self.device)
         self.f0_driven = hasattr(self.vocoder, "predict_f0")

@@ -233,12 +233,9 @@ def train(
         own = unwrap(model).state_dict()
         weights = source.state_dict()
         # the adversary's classifier knows the source corpus's speakers: on a corpus with another
-        # speaker count it starts fresh (the rest of the model must still fit exactly)
-        stale = [k for k, v in weights.items() if k.startswith("classifier.") and k in own and own[k].shape != v.shape]
-        if stale:
+        # speaker count it starts fresh (the rest must still fit exactly; reported below as newly initialised)
+        if any(k.startswith("classifier.") and k in own and own[k].shape != v.shape for k, v in weights.items()):
             weights = {k: v for k, v in weights.items() if not k.startswith("classifier.")}
-            log.warning("fine-tuning from %s: its speaker classifier was trained for another number of speakers; "
-                        "it starts fresh", init_from)
         try:
             result = unwrap(model).load_state_dict(weights, strict=False)
         except RuntimeError as err:  # a shape mismatch

@@ -235,10 +235,10 @@ class _MelVocoder(nn.Module):
         lin = torch.matmul(self.mel_pinv, torch.exp(mel))
         return torch.log(torch.clamp(lin, min=LOG_EPS))
 
-    def istft(self, spec: torch.Tensor) -> torch.Tensor:
-        """``(B, F, T)`` complex -> ``(B, (T - 1) * hop)``."""
+    def istft(self, spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        """``(B, F, T)`` complex -> ``(B, length)``, by default ``(T - 1) * hop`` samples."""
         a = self.audio
-        length = (spec.shape[-1] - 1) * a.hop_length
+        length = (spec.shape[-1] - 1) * a.hop_length if length is None else length
         return torch.istft(spec, a.n_fft, a.hop_length, a.win_length, self.window, center=True, length=length)
 
     def apply_postfilter(self, wav: torch.Tensor, mel: torch.Tensor | None = None) -> torch.Tensor:
@@ -258,8 +258,7 @@ class _MelVocoder(nn.Module):
             prior = self.prior_log_magnitude(mel.float())[..., : spec.shape[-1]]
             log_mag = torch.lerp(log_mag, prior, blend)
         spec = torch.polar(torch.exp(power * log_mag), torch.angle(spec))
-        a = self.audio
-        out = torch.istft(spec, a.n_fft, a.hop_length, a.win_length, self.window, center=True, length=wav.shape[-1])
+        out = self.istft(spec, length=wav.shape[-1])
         rms_in = wav.pow(2).mean(-1, keepdim=True).sqrt()
         rms_out = out.pow(2).mean(-1, keepdim=True).sqrt().clamp(min=1e-9)
         return out * (rms_in / rms_out)
@@ -468,14 +467,12 @@ class HNFVocoder(_MelVocoder):
         env = self.env_head(feats)
         prior = self.prior_log_magnitude(mel)
         log_h, log_n = env.split(self.n_freq, dim=1)
-        h = torch.exp(torch.clamp(log_h + prior, max=MAX_LOG_MAG))
+        log_harm_env = torch.clamp(log_h + prior, max=MAX_LOG_MAG)
         nz = torch.exp(torch.clamp(log_n + prior, max=MAX_LOG_MAG))
-        noise = self.noise_spectrum(tuple(h.shape), mel.device, seed)
+        noise = self.noise_spectrum(tuple(nz.shape), mel.device, seed)
         if self.cfg.harmonic_synthesis == "pulse":
-            harm_wav = self.pulse_harmonics(f0, torch.clamp(log_h + prior, max=MAX_LOG_MAG))
-            return harm_wav + self.istft(nz * noise), f0
-        if self.cfg.min_phase:
-            h = minimum_phase(torch.clamp(log_h + prior, max=MAX_LOG_MAG), self.audio.n_fft)
+            return self.pulse_harmonics(f0, log_harm_env) + self.istft(nz * noise), f0
+        h = minimum_phase(log_harm_env, self.audio.n_fft) if self.cfg.min_phase else torch.exp(log_harm_env)
         harm = self.stft(self.harmonic_source(f0))
         return self.istft(h * harm + nz * noise), f0
 
