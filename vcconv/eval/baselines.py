@@ -7,14 +7,20 @@ scores on the same pairs.  Two cheap ones:
   source's RMS and length.  It has no speaker and no words, yet on engine voices
   it beat the source in "cos to target > cos to source" ~80 % of the time;
 * **copy of the source** (:func:`copy_source_pairs`): the output is the source
-  itself: perfect WER, zero conversion; target-win and identification must be ~0.
+  itself: perfect WER, zero conversion; target-win and identification must be ~0;
+* **copy of the reference** (:func:`copy_reference_pairs`): the output is the
+  target's reference clip: perfect identity, none of the source's words (WER ~1);
+* **the DSP peer** (:func:`world_peer_pairs`): the training-free WORLD voice
+  changer (``vcconv convert --model world``) on the same pairs, the figure a
+  learned model has to beat on real speech.
 
-An untrained model (same architecture, random weights) is the third baseline;
+An untrained model (same architecture, random weights) is one more baseline;
 converting with it is the caller's job.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -33,6 +39,37 @@ def noise_like(wav: np.ndarray, seed: int | None = 0) -> np.ndarray:
 def copy_source_pairs(pairs: Sequence[Mapping]) -> list[dict]:
     """The same pairs with ``output`` replaced by ``source`` (the do-nothing conversion)."""
     return [{**p, "output": p["source"]} for p in pairs]
+
+
+def copy_reference_pairs(pairs: Sequence[Mapping]) -> list[dict]:
+    """The same pairs with ``output`` replaced by ``target`` (the reference clip itself)."""
+    return [{**p, "output": p["target"]} for p in pairs]
+
+
+def world_peer_pairs(pairs: Sequence[Mapping], out_dir: str | Path, progress=None) -> list[dict]:
+    """Convert every pair with the WORLD voice changer into ``out_dir`` (kept: a rerun reuses
+    finished files).  ``progress(done, total)`` after each pair.
+
+    Returns:
+        the pairs with ``output`` pointing at the peer's conversions.
+    """
+    from vcconv.audio import save_audio
+    from vcconv.convert import make_converter
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    peer = make_converter("world")
+    converted = []
+    for k, pair in enumerate(pairs):
+        key = hashlib.sha1(f"{pair['source']}\n{pair['target']}".encode()).hexdigest()[:10]
+        path = out_dir / f"world_{k:05d}_{key}.wav"  # named by its inputs: another pair list never reuses it
+        if not path.exists():
+            result = peer.convert(pair["source"], [pair["target"]])
+            save_audio(path, result.wav, result.sample_rate)
+        converted.append({**pair, "output": str(path)})
+        if progress:
+            progress(k + 1, len(pairs))
+    return converted
 
 
 def make_noise_pairs(

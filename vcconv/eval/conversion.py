@@ -1,4 +1,4 @@
-"""Evaluate converted utterances: speaker similarity, closed-set identification, WER/CER, MCD, F0.
+"""Evaluate converted utterances: speaker similarity, closed-set identification, WER/CER, DNSMOS, MCD, F0.
 
 One *pair* is one conversion: ``source`` (content utterance), ``target`` (the
 reference utterance of the target voice given to the model) and ``output``
@@ -32,6 +32,7 @@ EVAL_SR = 16000
 
 # per-pair integer counts: summed for corpus rates, not averaged
 COUNT_COLUMNS = ("word_errors", "ref_words", "char_errors", "ref_chars", "src_word_errors")
+TEXT_MODES = ("known", "source")  # WER reference: the known text if any, or always the source's own transcript
 TEXT_COLUMNS = (
     "source", "target", "output", "source_speaker", "target_speaker", "parallel_target",
     "id_pred", "ref_source", "ref_text", "hyp_text", "error",
@@ -41,13 +42,15 @@ TEXT_COLUMNS = (
 class _Features:
     """Per-path caches so that a target or source used by many pairs is analysed once."""
 
-    def __init__(self, embedder, *, asr: bool, f0: bool):
+    def __init__(self, embedder, *, asr: bool, f0: bool, asr_engine: str | None = None):
         self.embedder = embedder
         self.asr = asr
+        self.asr_engine = asr_engine
         self.f0 = f0
         self._emb: dict[str, np.ndarray] = {}
         self._text: dict[str, str] = {}
         self._logf0: dict[str, float] = {}
+        self._mos: dict[str, dict[str, float]] = {}
 
     @staticmethod
     def load(path: str | Path) -> np.ndarray:
@@ -69,8 +72,18 @@ class _Features:
 
         key = str(path)
         if key not in self._text:
-            self._text[key] = transcribe(self.load(path) if wav is None else wav, EVAL_SR)
+            self._text[key] = transcribe(self.load(path) if wav is None else wav, EVAL_SR, self.asr_engine)
         return self._text[key]
+
+    def dnsmos(self, path: str, wav: np.ndarray | None = None) -> dict[str, float]:
+        """DNSMOS of the whole file (not trimmed: background noise is part of what it judges)."""
+        from vcconv.audio import load_audio
+        from vcconv.eval.quality import dnsmos
+
+        key = str(path)
+        if key not in self._mos:
+            self._mos[key] = dnsmos(load_audio(path, EVAL_SR) if wav is None else wav, EVAL_SR)
+        return self._mos[key]
 
     def log_f0(self, path: str, wav: np.ndarray | None = None) -> float:
         from vcconv.eval.signal import log_f0_stats
@@ -95,6 +108,9 @@ def evaluate_pairs(
     asr: bool = True,
     f0: bool = True,
     embedder=None,
+    quality: bool = True,
+    text_mode: str = "known",
+    asr_engine: str | None = None,
 ) -> tuple[list[dict], dict]:
     """Score every conversion in ``pairs``.
 
@@ -107,8 +123,14 @@ def evaluate_pairs(
             missing from it is represented by that pair's own source / target file.
         progress: ``callback(done, total)`` after each pair.
         device: device of the speaker encoder (``None``: cuda if available).
-        asr: transcribe outputs with pocketsphinx (WER / CER); off -> those columns are absent.
+        asr: transcribe outputs (WER / CER; whisper tiny.en, else pocketsphinx: see
+            :func:`vcconv.eval.asr.asr_name`); off -> those columns are absent.
         f0: compute pYIN log-F0 statistics.
+        quality: DNSMOS (overall, signal, background) of every output and source.
+        text_mode: ``"known"``: WER against the pair's ``text`` when given, else the
+            source's own transcript; ``"source"``: always the source's own transcript
+            (what the recogniser hears in the unconverted source is the reference).
+        asr_engine: ``"whisper"`` / ``"pocketsphinx"``; ``None``: :func:`~vcconv.eval.asr.asr_name`.
         embedder: a :class:`vcconv.eval.speaker.SpeakerEmbedder` (or anything with
             ``embed(wav, sr) -> (256,)``); default the shared one for ``device``.
 
@@ -124,7 +146,13 @@ def evaluate_pairs(
 
     if embedder is None:
         embedder = SpeakerEmbedder.get(device)
-    feats = _Features(embedder, asr=asr, f0=f0)
+    if text_mode not in TEXT_MODES:
+        raise ValueError(f"text_mode must be one of {TEXT_MODES}, not {text_mode!r}")
+    if asr:
+        from vcconv.eval.asr import asr_name
+
+        asr_engine = asr_name(asr_engine)
+    feats = _Features(embedder, asr=asr, f0=f0, asr_engine=asr_engine)
 
     # candidate speakers for closed-set identification
     cents: dict[str, np.ndarray] = {}
@@ -148,6 +176,8 @@ def evaluate_pairs(
         src, tgt, out = str(pair["source"]), str(pair["target"]), str(pair["output"])
         src_spk, tgt_spk = _opt(pair, "source_speaker"), _opt(pair, "target_speaker")
         text, parallel = _opt(pair, "text"), _opt(pair, "parallel_target")
+        if text_mode == "source":
+            text = ""
         row: dict = {"source": src, "target": tgt, "output": out, "source_speaker": src_spk, "target_speaker": tgt_spk}
 
         try:
@@ -192,6 +222,13 @@ def evaluate_pairs(
                 row["src_word_errors"] = wer(text, feats.transcript(src))[0]
                 row["wer_source"] = rate(row["src_word_errors"], row["ref_words"])
 
+        # naturalness (no reference needed)
+        if quality:
+            mos_out = feats.dnsmos(out, None) if out_wav is not None else dict.fromkeys(("ovrl", "sig", "bak"), math.nan)
+            for key, value in mos_out.items():
+                row[f"dnsmos_{key}"] = value
+            row["dnsmos_source_ovrl"] = feats.dnsmos(src)["ovrl"]
+
         # spectral distance to the target speaker saying the same sentence
         track_out = None
         if parallel:
@@ -224,7 +261,10 @@ def evaluate_pairs(
         rows.append(row)
         if progress:
             progress(k + 1, total)
-    return rows, summarize(rows)
+    summary = summarize(rows)
+    if asr:
+        summary["asr"] = asr_engine
+    return rows, summary
 
 
 # --------------------------------------------------------------------------- summary
@@ -272,6 +312,9 @@ def summarize(rows: Sequence[Mapping]) -> dict:
         mean, half, n = mean_ci([r[col] for r in rows if col in r and _numeric(r[col])])
         metrics[col] = {"mean": mean, "ci95": half, "n": n}
     summary: dict = {"n": len(rows), "n_failed": sum(1 for r in rows if r.get("error")), "metrics": metrics}
+    wers = [float(r["wer"]) for r in rows if _numeric(r.get("wer")) and math.isfinite(r["wer"])]
+    if wers:
+        summary["wer_median"] = float(np.median(wers))
     for name, col in (("target_win", "target_win"), ("centroid_win", "centroid_win"), ("id_accuracy", "id_correct")):
         if col in metrics:
             summary[name] = metrics[col]["mean"]
@@ -360,9 +403,45 @@ METRIC_LABELS = (
     ("wer", "WER (mean of utterances)", 3),
     ("cer", "CER (mean of utterances)", 3),
     ("wer_source", "WER of the source itself", 3),
+    ("dnsmos_ovrl", "DNSMOS overall", 2),
+    ("dnsmos_sig", "DNSMOS signal", 2),
+    ("dnsmos_bak", "DNSMOS background", 2),
+    ("dnsmos_source_ovrl", "DNSMOS overall of the source", 2),
     ("mcd", "MCD vs parallel target (dB)", 2),
     ("vuv_error", "V/UV error vs parallel target", 3),
     ("f0_diff_st", "F0 output - target (semitones)", 2),
     ("f0_abs_diff_st", "|F0 output - target| (st)", 2),
     ("f0_source_diff_st", "F0 source - target (st)", 2),
 )
+
+
+# --------------------------------------------------------------------------- headline
+
+HEADLINE_FIGURES = (
+    ("target id", lambda s: s.get("id_accuracy", math.nan)),
+    ("median WER vs source", lambda s: s.get("wer_median", math.nan)),
+    ("DNSMOS", lambda s: s.get("metrics", {}).get("dnsmos_ovrl", {}).get("mean", math.nan)),
+)
+
+
+def headline(columns: Mapping[str, Mapping], first: str | None = None) -> str:
+    """One line of the figures that decide a conversion: closed-set target identification,
+    median WER against the source and DNSMOS overall of ``first`` (default: the first
+    column), each followed by the same figure of every other column (the DSP peer,
+    copy-source, copy-reference, ...).  ``columns``: ``{name: summary}`` from :func:`summarize`.
+
+    >>> headline({"model": {"id_accuracy": 0.9}, "peer": {"id_accuracy": 0.4}}).split(" | ")[0]
+    'target id 0.90 (peer 0.40)'
+    """
+    first = first or next(iter(columns))
+    others = [name for name in columns if name != first]
+    parts = []
+    for label, get in HEADLINE_FIGURES:
+        def fmt(value: float) -> str:
+            return "-" if value is None or not math.isfinite(value) else f"{value:.2f}"
+
+        if all(not math.isfinite(get(columns[n])) for n in columns):
+            continue
+        beside = ", ".join(f"{n} {fmt(get(columns[n]))}" for n in others)
+        parts.append(f"{label} {fmt(get(columns[first]))}" + (f" ({beside})" if beside else ""))
+    return " | ".join(parts)

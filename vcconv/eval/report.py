@@ -40,7 +40,7 @@ MAX_EMBED_FILES = 300
 from vcconv.eval.conversion import METRIC_LABELS  # noqa: E402  (one table of metric names)
 _HIDDEN = {"logf0_output", "logf0_target", "logf0_source"}
 _PAIR_COLUMNS = (("cos_to_target", "cos→target"), ("cos_to_source", "cos→source"), ("id_pred", "identified as"),
-                 ("wer", "WER"), ("f0_diff_st", "ΔF0 st"))  # fmt: skip
+                 ("wer", "WER"), ("dnsmos_ovrl", "DNSMOS"), ("f0_diff_st", "ΔF0 st"))  # fmt: skip
 
 
 # --------------------------------------------------------------------------- inputs
@@ -396,7 +396,7 @@ def build_report(
     table = ['<table class="metrics"><tr><th>metric</th><th>value</th><th>n</th></tr>']
     for _, label, text, n in metric_rows(summary):
         table.append(f'<tr><td>{_e(label)}</td><td class="num">{_e(text)}</td><td class="num">{n}</td></tr>')
-    for key, label in (("wer_corpus", "WER (corpus)"), ("cer_corpus", "CER (corpus)"),
+    for key, label in (("wer_median", "WER (median of utterances)"), ("wer_corpus", "WER (corpus)"), ("cer_corpus", "CER (corpus)"),
                        ("wer_source_corpus", "WER of the source (corpus)")):  # fmt: skip
         if key in summary:
             table.append(f'<tr><td>{label}</td><td class="num">{_fmt(summary[key])}</td><td></td></tr>')
