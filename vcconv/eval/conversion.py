@@ -39,8 +39,13 @@ TEXT_COLUMNS = (
 )  # fmt: skip
 
 
-class _Features:
-    """Per-path caches so that a target or source used by many pairs is analysed once."""
+class EvalCache:
+    """Per-path caches so that a target or source used by many pairs is analysed once.
+
+    Pass one to several :func:`evaluate_pairs` calls over the same pairs (the model, the
+    peer, the copy baselines) and every source transcript, DNSMOS and embedding is computed
+    once for all of them.  Output files are cached by path too, so do not rewrite a file
+    between calls that share a cache."""
 
     def __init__(self, embedder, *, asr: bool, f0: bool, asr_engine: str | None = None):
         self.embedder = embedder
@@ -111,6 +116,7 @@ def evaluate_pairs(
     quality: bool = True,
     text_mode: str = "known",
     asr_engine: str | None = None,
+    cache: "EvalCache | None" = None,
 ) -> tuple[list[dict], dict]:
     """Score every conversion in ``pairs``.
 
@@ -131,6 +137,7 @@ def evaluate_pairs(
             source's own transcript; ``"source"``: always the source's own transcript
             (what the recogniser hears in the unconverted source is the reference).
         asr_engine: ``"whisper"`` / ``"pocketsphinx"``; ``None``: :func:`~vcconv.eval.asr.asr_name`.
+        cache: an :class:`EvalCache` shared with other calls (used when its embedder and ASR match).
         embedder: a :class:`vcconv.eval.speaker.SpeakerEmbedder` (or anything with
             ``embed(wav, sr) -> (256,)``); default the shared one for ``device``.
 
@@ -145,14 +152,16 @@ def evaluate_pairs(
     from vcconv.eval.speaker import SpeakerEmbedder, centroids, closed_set_identify, cosine
 
     if embedder is None:
-        embedder = SpeakerEmbedder.get(device)
+        embedder = cache.embedder if cache is not None else SpeakerEmbedder.get(device)
     if text_mode not in TEXT_MODES:
         raise ValueError(f"text_mode must be one of {TEXT_MODES}, not {text_mode!r}")
     if asr:
         from vcconv.eval.asr import asr_name
 
         asr_engine = asr_name(asr_engine)
-    feats = _Features(embedder, asr=asr, f0=f0, asr_engine=asr_engine)
+    if cache is None or cache.asr_engine != asr_engine or cache.embedder is not embedder:
+        cache = EvalCache(embedder, asr=asr, f0=f0, asr_engine=asr_engine)
+    feats = cache
 
     # candidate speakers for closed-set identification
     cents: dict[str, np.ndarray] = {}
@@ -189,7 +198,7 @@ def evaluate_pairs(
 
         # speaker similarity, single utterance vs single utterance
         e_src, e_tgt = feats.embedding(src), feats.embedding(tgt)
-        e_out = embedder.embed(out_wav, EVAL_SR) if out_wav is not None else None
+        e_out = feats.embedding(out, out_wav) if out_wav is not None else None
         row["cos_to_target"] = cosine(e_out, e_tgt) if e_out is not None else math.nan
         row["cos_to_source"] = cosine(e_out, e_src) if e_out is not None else math.nan
         row["margin"] = row["cos_to_target"] - row["cos_to_source"]
