@@ -35,7 +35,7 @@ COUNT_COLUMNS = ("word_errors", "ref_words", "char_errors", "ref_chars", "src_wo
 TEXT_MODES = ("known", "source")  # WER reference: the known text if any, or always the source's own transcript
 TEXT_COLUMNS = (
     "source", "target", "output", "source_speaker", "target_speaker", "parallel_target",
-    "id_pred", "ref_source", "ref_text", "hyp_text", "error",
+    "id_pred", "ref_source", "ref_text", "hyp_text", "error", "channel",
 )  # fmt: skip
 
 
@@ -188,6 +188,8 @@ def evaluate_pairs(
         if text_mode == "source":
             text = ""
         row: dict = {"source": src, "target": tgt, "output": out, "source_speaker": src_spk, "target_speaker": tgt_spk}
+        if _opt(pair, "channel"):
+            row["channel"] = _opt(pair, "channel")  # e.g. clean / telephone: lets a summary be split by it
 
         try:
             out_wav = feats.load(out)
