@@ -12,7 +12,12 @@ data, turned into a log-mel, and re-synthesised by every vocoder.  Against the
 * F0 RMSE in Hz over frames voiced in both (WORLD DIO + StoneMask,
   :func:`vcconv.pitch.extract_f0`), lower is better, with the voiced/unvoiced
   disagreement rate beside it;
+* DNSMOS overall (:func:`vcconv.eval.quality.dnsmos`, no reference), higher is better;
 * real-time factor (vocoder seconds / audio seconds) on 1 and 2 CPU threads.
+
+``--speakers`` picks the utterances of named speakers from any split of one or more
+``--manifest`` files (e.g. the real held-out speakers of ``bench/realspeech_split.json``
+with ``--real test``) instead of the manifest's test split.
 
 Usage::
 
@@ -52,14 +57,21 @@ from vcconv.vocoder import load_vocoder
 
 DEFAULT_SYSTEMS = ["GL-32=griffinlim:32", "GL-100=griffinlim:100"]
 METRICS = [("pesq", "PESQ-wb", "higher"), ("stoi", "STOI", "higher"), ("mcd", "MCD dB", "lower"),
-           ("f0_rmse", "F0 RMSE Hz", "lower"), ("vuv", "V/UV err", "lower")]
+           ("f0_rmse", "F0 RMSE Hz", "lower"), ("dnsmos", "DNSMOS", "higher"), ("vuv", "V/UV err", "lower")]
+COMPARED = [m for m in METRICS if m[0] != "vuv"]  # paired against GL-100 and counted as wins
 
 
-def pick_utterances(manifest: Path, n: int, seed: int) -> list:
-    """``n`` test-split rows, round-robin over speakers after a seeded shuffle."""
-    rows = read_manifest(manifest, "test")
+def pick_utterances(manifests: list[Path], n: int, seed: int, speakers: list[str] | None = None) -> list:
+    """``n`` rows of the test split (or of ``speakers``, any split), round-robin over speakers after
+    a seeded shuffle."""
+    rows = [r for m in manifests for r in read_manifest(m, None if speakers else "test")]
+    if speakers:
+        missing = set(speakers) - {r.speaker for r in rows}
+        if missing:
+            raise SystemExit(f"speakers not in {', '.join(map(str, manifests))}: {', '.join(sorted(missing))}")
+        rows = [r for r in rows if r.speaker in speakers]
     if not rows:
-        raise SystemExit(f"{manifest}: no test split")
+        raise SystemExit(f"{', '.join(map(str, manifests))}: no test split")
     rng = random.Random(seed)
     by_spk: dict[str, list] = {}
     for r in rows:
@@ -103,11 +115,14 @@ def measure(ref: np.ndarray, out: np.ndarray, ref_f0: np.ndarray, sr: int) -> di
         p = float("nan")
     s = float(stoi(ref, out, sr, extended=False))
     mcd = mel_cepstral_distortion(ref.astype(np.float32), out.astype(np.float32), sr)
+    from vcconv.eval.quality import dnsmos
+
+    mos = dnsmos(out.astype(np.float32), sr)["ovrl"]
     out_f0 = extract_f0(out, sr)
     rmse, _ = f0_rmse(ref_f0[: out_f0.size], out_f0)
     m = min(ref_f0.size, out_f0.size)
     vuv = float(np.mean(voiced_mask(ref_f0[:m]) != voiced_mask(out_f0[:m])))
-    return {"pesq": p, "stoi": s, "mcd": mcd, "f0_rmse": rmse, "vuv": vuv}
+    return {"pesq": p, "stoi": s, "mcd": mcd, "f0_rmse": rmse, "dnsmos": mos, "vuv": vuv}
 
 
 def rtf(system: System, mels: list[torch.Tensor], f0s: list[np.ndarray], threads: int, hop: int, sr: int,
@@ -137,21 +152,21 @@ def table(results: dict, systems: list[System]) -> str:
         cells = [f"{fmt(r['mean'][k])} ± {fmt(r['ci'][k])}" for k, _, _ in METRICS]
         params = f"{s.params / 1e6:.2f} M" if s.params else "-"
         lines.append(f"| {s.label} | {params} | " + " | ".join(cells) +
-                     f" | {fmt(r['rtf1'], 4)} | {fmt(r['rtf2'], 4)} |")
+                     f" | {fmt(r.get('rtf1', math.nan), 4)} | {fmt(r.get('rtf2', math.nan), 4)} |")
     return "\n".join(lines)
 
 
 def paired_table(per: dict[str, list[dict]], systems: list[System], base: str = "GL-100") -> tuple[str, dict]:
     """Per-utterance differences from ``base`` (same utterances): mean ± 95 % half-width, and
     whether the interval lies on the better side of zero."""
-    head = f"| vocoder − {base} | " + " | ".join(f"{name} ({'↑' if d == 'higher' else '↓'})" for _, name, d in METRICS[:4]) + " |"
-    lines = [head, "|" + "---|" * 5]
+    head = f"| vocoder − {base} | " + " | ".join(f"{name} ({'↑' if d == 'higher' else '↓'})" for _, name, d in COMPARED) + " |"
+    lines = [head, "|" + "---|" * (len(COMPARED) + 1)]
     out: dict[str, dict] = {}
     for s in systems:
         if s.label == base:
             continue
         cells, out[s.label] = [], {}
-        for k, _, d in METRICS[:4]:
+        for k, _, d in COMPARED:
             a = np.array([m[k] for m in per[s.label]], dtype=np.float64)
             b = np.array([m[k] for m in per[base]], dtype=np.float64)
             ok = np.isfinite(a) & np.isfinite(b)
@@ -167,7 +182,11 @@ def paired_table(per: dict[str, list[dict]], systems: list[System], base: str = 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--manifest", type=Path, default=ROOT / "data" / "manifest.tsv")
+    ap.add_argument("--manifest", type=Path, action="append", default=None,
+                    help="manifest TSV (repeatable; default data/manifest.tsv)")
+    ap.add_argument("--speakers", default=None, help="comma-separated speakers (any split) instead of the test split")
+    ap.add_argument("--real", default=None, metavar="SPLIT",
+                    help="the real held-out speakers of SPLIT in bench/realspeech_split.json (sets --manifest/--speakers)")
     ap.add_argument("--system", action="append", default=[], help="LABEL=SPEC (repeatable); GL-32 and GL-100 always run")
     ap.add_argument("--n", type=int, default=54, help="utterances (>= 50 for the report)")
     ap.add_argument("--seed", type=int, default=0)
@@ -183,7 +202,13 @@ def main(argv: list[str] | None = None) -> dict:
     audio = AudioConfig()
     specs = DEFAULT_SYSTEMS + [s for s in args.system if s.split("=", 1)[0] not in ("GL-32", "GL-100")]
     systems = [System(*s.split("=", 1), audio) for s in specs]
-    rows = pick_utterances(args.manifest, args.n, args.seed)
+    manifests, speakers = args.manifest or [ROOT / "data" / "manifest.tsv"], None
+    if args.speakers:
+        speakers = [s for s in args.speakers.split(",") if s]
+    if args.real:
+        spec = json.loads((ROOT / "bench" / "realspeech_split.json").read_text())
+        manifests, speakers = [Path(m) for m in spec["manifests"]], spec["splits"][args.real]
+    rows = pick_utterances(manifests, args.n, args.seed, speakers)
     torch.set_num_threads(1)
     per: dict[str, list[dict]] = {s.label: [] for s in systems}
     mels, f0s, total_s = [], [], 0.0
@@ -225,12 +250,12 @@ def main(argv: list[str] | None = None) -> dict:
     wins = {}
     for s in neural:
         m = results[s.label]["mean"]
-        wins[s.label] = [name for k, name, d in METRICS[:4]
+        wins[s.label] = [name for k, name, d in COMPARED
                          if (m[k] > gl100[k] if d == "higher" else m[k] < gl100[k])]
     keep = args.keep
     if keep is None and neural:
         ranks = {s.label: 0.0 for s in neural}
-        for k, _, d in METRICS[:4]:
+        for k, _, d in COMPARED:
             order = sorted(neural, key=lambda s: results[s.label]["mean"][k] * (-1 if d == "higher" else 1))
             for i, s in enumerate(order):
                 ranks[s.label] += i
@@ -278,11 +303,11 @@ def write_doc(path: Path, summary: dict, tab: str, notes: Path | None) -> None:
     if keep:
         w = wins.get(keep, [])
         lines.append(f"**{keep}** is kept as the default vocoder (`load_vocoder(None)`): among the mel-only neural "
-                     "vocoders it beats Griffin-Lim 100 iterations on the most of the four quality metrics "
-                     f"({len(w)} of 4 on the means: {', '.join(w) if w else 'none'}), ties broken by mean rank.")
-        sig = [name for k, name, _ in METRICS[:4] if summary["paired_vs_gl100"].get(keep, {}).get(k, {}).get("significantly_better")]
+                     "vocoders it beats Griffin-Lim 100 iterations on the most of the quality metrics "
+                     f"({len(w)} of {len(COMPARED)} on the means: {', '.join(w) if w else 'none'}), ties broken by mean rank.")
+        sig = [name for k, name, _ in COMPARED if summary["paired_vs_gl100"].get(keep, {}).get(k, {}).get("significantly_better")]
         lines.append(f"On paired per-utterance differences it is better than GL-100 beyond the 95 % interval on "
-                     f"{len(sig)} of 4: {', '.join(sig) if sig else 'none'}.")
+                     f"{len(sig)} of {len(COMPARED)}: {', '.join(sig) if sig else 'none'}.")
     for label, w in wins.items():
         if label != keep:
             lines.append(f"- {label} beats GL-100 on: {', '.join(w) if w else 'none'}.")
