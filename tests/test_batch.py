@@ -246,3 +246,85 @@ def test_cli_batch_usage_errors_exit_2(tmp_path, tree, capsys, argv, match):
     argv = [a.format(src=src, ref=ref, out=tmp_path / "out") for a in argv]
     code, _, err = _run_main(argv, capsys)
     assert code == 2 and match in err
+
+
+# ---------------------------------------------------------- concurrent batches
+
+_DRIVER = r"""
+import json, os, sys, time
+from pathlib import Path
+from vcconv.batch import convert_pairs
+
+pairs, model, me, other = sys.argv[1:5]
+Path(me).touch()
+deadline = time.time() + 60
+while not Path(other).exists() and time.time() < deadline:  # start converting together
+    time.sleep(0.01)
+s = convert_pairs(pairs, model=model, vocoder="griffinlim:4", threads=1)
+print(json.dumps({"converted": s.converted, "skipped": s.skipped, "claimed": s.claimed_elsewhere,
+                  "failed": s.failed, "failures": s.failures}))
+"""
+
+
+def test_two_processes_share_an_output_folder(tmp_path, tiny_model, write_tone):
+    """Two real batch processes on the same 20 jobs: every output complete, each converted exactly once."""
+    import json
+    import subprocess
+    import sys
+
+    n = 20
+    for i in range(n):
+        write_tone(tmp_path / "src" / f"s{i:02d}.wav", freq=150 + 20 * i, duration=0.5)
+    write_tone(tmp_path / "ref.wav", freq=420, duration=0.5)
+    (tmp_path / "pairs.csv").write_text("source,target,output\n"
+                                        + "".join(f"src/s{i:02d}.wav,ref.wav,out/o{i:02d}.wav\n" for i in range(n)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", _DRIVER, str(tmp_path / "pairs.csv"), str(tiny_model),
+                               str(tmp_path / f"ready{k}"), str(tmp_path / f"ready{1 - k}")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for k in (0, 1)]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    a, b = results
+    print("two processes:", json.dumps(results))
+    assert a["failed"] == b["failed"] == 0, (a["failures"], b["failures"])
+    assert a["converted"] + b["converted"] == n, results  # none converted twice, none left out
+    for r in results:
+        assert r["converted"] + r["skipped"] + r["claimed"] == n
+    assert a["converted"] > 0 and b["converted"] > 0, results  # they really ran side by side
+    outs = sorted((tmp_path / "out").iterdir())
+    assert [p.name for p in outs] == [f"o{i:02d}.wav" for i in range(n)]  # no .claim / .part left behind
+    for p in outs:
+        info = sf.info(str(p))
+        assert info.samplerate == 16000 and abs(info.duration - 0.5) < 0.05
+        assert np.abs(sf.read(str(p))[0]).max() > 0
+
+
+def test_claimed_output_is_left_to_its_holder(tmp_path, tree, tiny_model, write_tone):
+    from vcconv.batch import claim_output, release_claim
+
+    src, ref = tree
+    out = tmp_path / "out"
+    fd = claim_output(out / "a.wav")  # "another process" converting a.wav right now ...
+    write_tone(out / ".a.k3j4h5g6.part.wav")  # ... with its temp file in place
+    try:
+        s = convert_dir(src, ref, out, model=tiny_model, **FAST)
+        assert (s.converted, s.claimed_elsewhere, s.failed, s.stale_parts_removed) == (2, 1, 0, 0)
+        assert not (out / "a.wav").exists() and (out / ".a.k3j4h5g6.part.wav").exists()
+    finally:
+        release_claim(out / "a.wav", fd)
+    s = convert_dir(src, ref, out, model=tiny_model, **FAST)  # the holder died: its leftovers go
+    assert (s.converted, s.skipped, s.stale_parts_removed) == (1, 2, 1)
+    assert _outputs(out) == ["a.wav", "sub/b.wav", "sub/deep/c.wav"]
+
+
+def test_claim_of_a_killed_process_is_taken_over(tmp_path, tree, tiny_model):
+    src, ref = tree
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".a.wav.claim").write_text("999999999\n")  # left by kill -9: a file, but nobody holds its lock
+    s = convert_dir(src, ref, out, model=tiny_model, **FAST)
+    assert (s.converted, s.claimed_elsewhere) == (3, 0)
+    assert sorted(p.name for p in out.iterdir()) == ["a.wav", "sub"]

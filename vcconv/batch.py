@@ -12,13 +12,16 @@ Both build a list of :class:`BatchJob` and hand it to :func:`run_jobs`, which
 * writes every output atomically (temp file + rename, see :func:`vcconv.audio.save_audio`),
   so ``kill -9`` never leaves a partial file under an output name.
 
-Outputs are 16-bit WAV at the model's sample rate.  Two batches must not share an
-output folder at the same time (each removes the other's temp files at start).
+Outputs are 16-bit WAV at the model's sample rate.  Several batches may share an output
+folder at the same time: each output is claimed (:func:`claim_output`) before it is
+converted, so no job is converted twice and no batch removes another's temp files.  A pairs
+CSV only writes under its output folder (:func:`read_pairs`).
 """
 
 from __future__ import annotations
 
 import csv
+import fnmatch
 import logging
 import os
 import time
@@ -28,6 +31,11 @@ from pathlib import Path
 
 import torch
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None
+
 from vcconv.audio import AUDIO_EXTENSIONS, load_audio, save_audio
 from vcconv.errors import AudioError, DataError, VcconvError
 
@@ -35,6 +43,7 @@ log = logging.getLogger(__name__)
 
 FAILURES_FILE = "failures.tsv"
 PART_GLOB = ".*.part.wav"  # temp names written by vcconv.audio.save_audio
+CLAIM_SUFFIX = ".claim"  # ".NAME.wav.claim": held (locked) by the process converting NAME.wav
 STAGES = ("load", "features", "model", "vocoder", "write")
 
 Progress = Callable[[int, int], None]
@@ -55,7 +64,8 @@ class BatchSummary:
 
     total: int = 0
     converted: int = 0
-    skipped: int = 0  # outputs that existed already
+    skipped: int = 0  # outputs that existed already (or were finished by a concurrent batch meanwhile)
+    claimed_elsewhere: int = 0  # being converted by another live process sharing the output folder
     failed: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     audio_seconds: float = 0.0  # duration of the outputs written by this run
@@ -130,16 +140,33 @@ def plan_dir(in_dir: str | Path, references: Sequence[str | Path] | str | Path, 
     return jobs
 
 
-def read_pairs(pairs_csv: str | Path) -> list[BatchJob]:
+def read_pairs(
+    pairs_csv: str | Path,
+    output_root: str | Path | None = None,
+    *,
+    allow_outside: bool = False,
+) -> tuple[list[BatchJob], list[tuple[str, str]]]:
     """Jobs from a CSV with columns ``source,target,output`` (a header row).
 
-    Relative paths are resolved against the CSV's folder; ``target`` may list several
-    reference clips separated by ``;``.  Outputs must end in ``.wav`` and be unique.
+    Sources and targets may be anywhere (relative ones are taken from the CSV's folder);
+    ``target`` may list several reference clips separated by ``;``.  Outputs must end in
+    ``.wav`` and be unique, and are placed under ``output_root`` (default: the CSV's
+    folder; relative outputs are taken from it): an output that resolves outside it
+    (an absolute path elsewhere, ``..``, a symbolic link) is refused unless
+    ``allow_outside``, so a CSV from someone else cannot write over files beyond the
+    folder meant for the results.
+
+    Returns ``(jobs, refused)``: ``refused`` holds ``(source, problem)`` of the rows
+    refused for their output (each is one line of ``failures.tsv``); a job's output is
+    the resolved path that was checked.
     """
     pairs_csv = Path(pairs_csv)
     if not pairs_csv.is_file():
         raise DataError(f"{pairs_csv}: pairs CSV not found")
     base = pairs_csv.parent
+    root = Path(output_root).expanduser() if output_root is not None else base
+    if root.exists() and not root.is_dir():
+        raise DataError(f"{root}: output folder exists and is not a folder")
     try:
         with open(pairs_csv, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
@@ -151,11 +178,11 @@ def read_pairs(pairs_csv: str | Path) -> list[BatchJob]:
     if missing:
         raise DataError(f"{pairs_csv}: needs a header row with columns source,target,output (missing: {', '.join(missing)})")
 
-    def path(text: str) -> Path:
+    def path(text: str, folder: Path = base) -> Path:
         p = Path(text.strip()).expanduser()
-        return p if p.is_absolute() else base / p
+        return p if p.is_absolute() else folder / p
 
-    jobs, lines = [], []
+    jobs, lines, refused = [], [], []
     for line, row in enumerate(rows, start=2):
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if isinstance(v, str)}
         if not any(row.values()):
@@ -164,21 +191,53 @@ def read_pairs(pairs_csv: str | Path) -> list[BatchJob]:
         if empty:
             raise DataError(f"{pairs_csv}:{line}: empty {', '.join(empty)}")
         refs = tuple(path(t) for t in row["target"].split(";") if t.strip())
-        out = path(row["output"])
-        if out.suffix.lower() != ".wav":
+        if Path(row["output"]).suffix.lower() != ".wav":
             raise DataError(f"{pairs_csv}:{line}: output '{row['output']}' must end in .wav (outputs are WAV files)")
-        jobs.append(BatchJob(path(row["source"]), refs, out))
+        source = path(row["source"])
+        out, problem = _place_output(row["output"], root, allow_outside)
+        if problem:
+            refused.append((str(source), f"{pairs_csv.name} line {line}: {problem}"))
+            log.info("%s line %d: %s", pairs_csv, line, problem)
+            continue
+        jobs.append(BatchJob(source, refs, out))
         lines.append(line)
-    if not jobs:
+    if not jobs and not refused:
         raise DataError(f"{pairs_csv}: no rows")
     seen: dict[Path, int] = {}
     for line, job in zip(lines, jobs):
-        key = _resolve(job.output)
-        if key in seen:
-            raise DataError(f"{pairs_csv}: lines {seen[key]} and {line} write the same output {job.output}")
-        seen[key] = line
+        if job.output in seen:
+            raise DataError(f"{pairs_csv}: lines {seen[job.output]} and {line} write the same output {job.output}")
+        seen[job.output] = line
     _check_no_overwrite(jobs)
-    return jobs
+    return jobs, refused
+
+
+def _place_output(text: str, root: Path, allow_outside: bool) -> tuple[Path, str | None]:
+    """Where a pairs row's ``output`` lands: ``(resolved path, None)``, or ``(path, why it is refused)``.
+
+    Resolving follows ``..`` and symbolic links the way the kernel will when the file is
+    written, so ``link/../x.wav`` or a link to ``/etc`` cannot pass for a path under ``root``.
+    """
+    given = Path(text.strip()).expanduser()
+    try:
+        out = (given if given.is_absolute() else root / given).resolve()
+    except (OSError, RuntimeError) as err:  # a symbolic-link loop
+        return root / given, f"output '{text}' cannot be resolved ({err}); refused"
+    if fnmatch.fnmatch(out.name, PART_GLOB):
+        return out, f"output '{text}' has the name of a vcconv temp file; refused"
+    if allow_outside:
+        return out, None
+    top = root.resolve()
+    if out == top or top not in out.parents:
+        if given.is_absolute() and not os.path.normpath(given).startswith(str(top) + os.sep):
+            how = "is an absolute path outside the output folder"
+        elif ".." in given.parts:
+            how = f"leads through '..' to {out}, outside the output folder"
+        else:
+            how = f"leads through a symbolic link to {out}, outside the output folder"
+        return out, (f"output '{text}' {how} {top}; refused, nothing written "
+                     "(use --output DIR to choose the folder, or --allow-outside)")
+    return out, None
 
 
 def _as_refs(references: Sequence[str | Path] | str | Path) -> tuple[Path, ...]:
@@ -196,21 +255,114 @@ def _check_no_overwrite(jobs: list[BatchJob]) -> None:
 
 
 def clean_stale_parts(folders: Sequence[str | Path], recursive: bool = True) -> int:
-    """Delete ``.*.part.wav`` temp files (left by a killed run) in ``folders``.  Returns how many."""
+    """Delete ``.*.part.wav`` temp files (left by a killed run) in ``folders``.  Returns how many.
+
+    A temp file whose output is claimed by a live process (another batch writing to the
+    same folder now) is kept; unclaimed ``.*.wav.claim`` files of killed runs are removed too.
+    """
     n = 0
     for folder in folders:
         folder = Path(folder)
         if not folder.is_dir():
             continue
         for p in folder.rglob(PART_GLOB) if recursive else folder.glob(PART_GLOB):
+            stem = p.name[1 : -len(".part.wav")].rsplit(".", 1)[0]  # save_audio: ".STEM.XXXXXXXX.part.wav"
+            if claim_held(p.with_name(f"{stem}.wav")):
+                continue
             try:
                 p.unlink()
                 n += 1
             except FileNotFoundError:
                 pass
+        for c in folder.rglob(f".*.wav{CLAIM_SUFFIX}") if recursive else folder.glob(f".*.wav{CLAIM_SUFFIX}"):
+            fd = _lock(c, create=False)
+            if fd is not None:
+                release_claim(c, fd)
     if n:
         log.info("removed %d stale temp file(s) of an interrupted run", n)
     return n
+
+
+# ------------------------------------------------------------------------ claims
+#
+# Two batches may share an output folder: before converting ``NAME.wav`` a process takes an
+# exclusive, non-blocking ``flock`` on ``.NAME.wav.claim``; a process that finds it locked
+# leaves that job to its holder.  The holder writes the output (atomically), then unlinks
+# the claim while still holding the lock.  The kernel drops the lock of a process that dies,
+# so a claim left by ``kill -9`` is taken over at once (no pid files, no pid reuse).
+
+
+def claim_path(output: str | Path) -> Path:
+    """``DIR/NAME.wav`` -> ``DIR/.NAME.wav.claim``."""
+    output = Path(output)
+    return output.with_name(f".{output.name}{CLAIM_SUFFIX}")
+
+
+def _lock(claim: Path, create: bool = True) -> int | None:
+    """An fd holding an exclusive lock on the file now at ``claim``, or ``None`` when it is locked elsewhere
+    (or absent and ``create`` is false)."""
+    if fcntl is None:  # pragma: no cover - no POSIX locks (Windows): one batch per folder
+        return os.open(claim, os.O_CREAT | os.O_RDWR, 0o644) if create else None
+    while True:
+        try:
+            fd = os.open(claim, (os.O_CREAT if create else 0) | os.O_RDWR, 0o644)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:  # the holder before us may have unlinked the file after we opened it: lock the live one
+            if os.fstat(fd).st_ino == os.stat(claim).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+        if not create:
+            return None
+
+
+def claim_output(output: str | Path) -> int | None:
+    """Claim ``output`` for this process: an fd to pass to :func:`release_claim`, or ``None``
+    when another live process holds the claim (it is converting that output now)."""
+    claim = claim_path(output)
+    claim.parent.mkdir(parents=True, exist_ok=True)
+    fd = _lock(claim)
+    if fd is not None:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())  # for a curious user; the lock is what counts
+    return fd
+
+
+def release_claim(claim_or_output: str | Path, fd: int) -> None:
+    """Remove the claim file (while still holding its lock) and drop the lock."""
+    claim = Path(claim_or_output)
+    if not claim.name.endswith(CLAIM_SUFFIX):
+        claim = claim_path(claim)
+    try:
+        claim.unlink()
+    except FileNotFoundError:
+        pass
+    os.close(fd)
+
+
+def claim_held(output: str | Path) -> bool:
+    """True when a live process holds the claim on ``output``."""
+    claim = claim_path(output)
+    if fcntl is None or not claim.exists():  # pragma: no cover - trivial
+        return False
+    try:
+        fd = os.open(claim, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock taken here
+    return False
 
 
 # --------------------------------------------------------------------- converting
@@ -237,8 +389,35 @@ class _Worker:
             raise spk
         return spk
 
+    def run(self, job: BatchJob, force: bool, started_ns: int = 0) -> dict:
+        """Claim and convert one job.  Returns ``{"status", "ok", "error", "seconds", "timings"}``;
+        never raises for bad input.
+
+        ``status``: ``"converted"``, ``"failed"``, ``"claimed"`` (another live process is converting
+        this output now: left to it) or ``"skipped"`` (the output appeared meanwhile: with ``force``,
+        one written since ``started_ns``, the ``time.time_ns()`` at which this batch started).
+        """
+        idle = {"ok": False, "error": None, "seconds": 0.0, "timings": dict.fromkeys(STAGES, 0.0)}
+        try:
+            fd = claim_output(job.output)
+        except OSError as err:
+            return {**idle, "status": "failed", "error": (str(job.output), f"cannot write here ({err.strerror})")}
+        if fd is None:
+            return {**idle, "status": "claimed"}
+        try:
+            try:
+                done = job.output.stat().st_mtime_ns
+            except FileNotFoundError:
+                done = None
+            if done is not None and (not force or done >= started_ns):
+                return {**idle, "status": "skipped"}
+            res = self._convert(job, force)
+            return {**res, "status": "converted" if res["ok"] else "failed"}
+        finally:
+            release_claim(job.output, fd)
+
     @torch.no_grad()
-    def run(self, job: BatchJob, force: bool) -> dict:
+    def _convert(self, job: BatchJob, force: bool) -> dict:
         """Convert one job.  Returns ``{"ok", "error", "seconds", "timings"}``; never raises for bad input."""
         conv = self.conv
         timings = dict.fromkeys(STAGES, 0.0)
@@ -291,10 +470,10 @@ def _init_process(model, vocoder, device, threads: int, options: dict | None = N
         _PROCESS["fatal"] = str(err)
 
 
-def _run_in_process(job: BatchJob, force: bool) -> dict:
+def _run_in_process(job: BatchJob, force: bool, started_ns: int = 0) -> dict:
     if "fatal" in _PROCESS:
         return {"fatal": _PROCESS["fatal"]}
-    return _PROCESS["worker"].run(job, force)
+    return _PROCESS["worker"].run(job, force, started_ns)
 
 
 def run_jobs(
@@ -324,6 +503,7 @@ def run_jobs(
     from vcconv.system import cpu_threads
 
     start = time.perf_counter()
+    started_ns = time.time_ns()  # with force: outputs written after this were made by a concurrent batch
     options = {"strength": strength, "pitch_shift": pitch_shift,  # strength None: the model's own
                "f0": f0 or DEFAULT_F0}
     model = resolve_model_path(model).resolve()  # a missing model fails here, before any worker starts
@@ -347,7 +527,11 @@ def run_jobs(
     def record(job: BatchJob, res: dict) -> None:
         nonlocal done
         done += 1
-        if res["ok"]:
+        if res.get("status") == "claimed":
+            summary.claimed_elsewhere += 1
+        elif res.get("status") == "skipped":
+            summary.skipped += 1
+        elif res["ok"]:
             summary.converted += 1
             summary.audio_seconds += res["seconds"]
             for k, v in res["timings"].items():
@@ -365,11 +549,11 @@ def run_jobs(
         try:
             worker = _Worker(model, vocoder, device, options)
             for job in todo:
-                record(job, worker.run(job, force))
+                record(job, worker.run(job, force, started_ns))
         finally:
             torch.set_num_threads(previous)
     elif todo:
-        _run_pool(todo, workers, (model, vocoder, device, n_threads, options), force, record)
+        _run_pool(todo, workers, (model, vocoder, device, n_threads, options), force, record, started_ns)
 
     summary.failures.sort()
     if failures_file is not None:
@@ -378,7 +562,7 @@ def run_jobs(
     return summary
 
 
-def _run_pool(todo: list[BatchJob], workers: int, init_args: tuple, force: bool, record) -> None:
+def _run_pool(todo: list[BatchJob], workers: int, init_args: tuple, force: bool, record, started_ns: int) -> None:
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -397,7 +581,7 @@ def _run_pool(todo: list[BatchJob], workers: int, init_args: tuple, force: bool,
                 job = next(queue, None)
                 if job is None:
                     break
-                pending[ex.submit(_run_in_process, job, force)] = job
+                pending[ex.submit(_run_in_process, job, force, started_ns)] = job
             if not pending:
                 break
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -420,13 +604,20 @@ def _write_failures(path: Path, failures: list[tuple[str, str]]) -> Path | None:
         if path.exists():
             path.unlink()
         return None
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("path\tproblem\n")
-        for p, problem in failures:
-            f.write(f"{p}\t{' '.join(problem.split())}\n")
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)  # unique per process
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("path\tproblem\n")
+            for p, problem in failures:
+                f.write(f"{p}\t{' '.join(problem.split())}\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return path
 
 
@@ -467,6 +658,8 @@ def convert_dir(
 def convert_pairs(
     pairs_csv: str | Path,
     *,
+    output_root: str | Path | None = None,
+    allow_outside: bool = False,
     model: str | Path | None = None,
     vocoder: str | None = None,
     device: str | None = None,
@@ -480,16 +673,21 @@ def convert_pairs(
 ) -> BatchSummary:
     """Convert the rows of a ``source,target,output`` CSV (see :func:`read_pairs`).
 
-    Failures are written to ``<csv name>.failures.tsv`` beside the CSV; a row whose
-    reference clip is unusable fails alone.
+    Outputs go under ``output_root`` (default: the CSV's folder); a row whose output would
+    land outside it is refused (unless ``allow_outside``) and counted as failed.  Failures
+    are written to ``<csv name>.failures.tsv`` beside the CSV; a row whose reference clip is
+    unusable fails alone.
     """
     pairs_csv = Path(pairs_csv)
-    jobs = read_pairs(pairs_csv)
+    jobs, refused = read_pairs(pairs_csv, output_root, allow_outside=allow_outside)
     # temp files sit next to their outputs: clean those folders only (not recursively)
     removed = clean_stale_parts(sorted({j.output.parent for j in jobs}), recursive=False)
     summary = run_jobs(jobs, model=model, vocoder=vocoder, device=device, force=force, workers=workers,
-                       threads=threads, progress=progress,
-                       failures_file=pairs_csv.with_name(f"{pairs_csv.stem}.{FAILURES_FILE}"),
+                       threads=threads, progress=progress, failures_file=None,
                        strength=strength, pitch_shift=pitch_shift, f0=f0)
     summary.stale_parts_removed = removed
+    summary.total += len(refused)
+    summary.failed += len(refused)
+    summary.failures = sorted(summary.failures + refused)
+    summary.failures_file = _write_failures(pairs_csv.with_name(f"{pairs_csv.stem}.{FAILURES_FILE}"), summary.failures)
     return summary

@@ -19,8 +19,12 @@ MAX_FAILURES_SHOWN = 10
 def batch_cmd(
     in_dir: Optional[Path] = typer.Argument(None, help="Folder of source audio (searched recursively)."),
     target: Optional[list[Path]] = typer.Option(None, "--target", "-t", help="Reference clip of the target voice (repeat to average)."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output folder; mirrors the input tree, .wav names."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output folder; mirrors the input tree, .wav names. "
+                                          "With --pairs: the folder every output must stay in (default: the CSV's "
+                                          "folder; relative outputs are taken from it)."),
     pairs: Optional[Path] = typer.Option(None, "--pairs", help="CSV with columns source,target,output (instead of IN_DIR)."),
+    allow_outside: bool = typer.Option(False, "--allow-outside", help="With --pairs: also write outputs that resolve "
+                                       "outside the output folder (absolute paths elsewhere, '..', symbolic links)."),
     model: Optional[str] = typer.Option(None, "--model", help="Model name in pretrained/ or a .safetensors / run dir."),
     vocoder: Optional[str] = typer.Option(None, "--vocoder", help="griffinlim, griffinlim:N, or a vocoder name."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda (default: CUDA if present)."),
@@ -35,8 +39,11 @@ def batch_cmd(
 ) -> None:
     """Convert many files: IN_DIR --target REF -o OUT_DIR, or --pairs pairs.csv.
 
-    Existing outputs are skipped, so re-running after an interruption resumes.
-    Unusable inputs are reported, listed in failures.tsv and skipped.
+    Existing outputs are skipped, so re-running after an interruption resumes;
+    several batches may share an output folder (each output is claimed first).
+    Unusable inputs are reported, listed in failures.tsv and skipped.  A pairs
+    row whose output would land outside the output folder is refused (listed
+    in failures.tsv) unless --allow-outside is given.
     Exit code: 0 when every file was converted or skipped, 1 when some failed,
     2 for a usage error (nothing converted).
     """
@@ -44,9 +51,10 @@ def batch_cmd(
     from vcconv.errors import VcconvError
 
     if pairs is not None:
-        if in_dir is not None or target or output is not None:
+        if in_dir is not None or target:
             raise VcconvError("use either --pairs CSV or IN_DIR --target REF -o OUT_DIR, not both")
-        run = lambda cb: convert_pairs(pairs, model=model, vocoder=vocoder, device=device,  # noqa: E731
+        run = lambda cb: convert_pairs(pairs, output_root=output, allow_outside=allow_outside,  # noqa: E731
+                                       model=model, vocoder=vocoder, device=device,
                                        force=force, workers=workers, threads=threads, progress=cb,
                                        strength=strength, pitch_shift=pitch_shift, f0=f0)
         what = str(pairs)
@@ -57,6 +65,8 @@ def batch_cmd(
             raise VcconvError("--target REF is required with IN_DIR (the voice to convert to)")
         if output is None:
             raise VcconvError("-o OUT_DIR is required with IN_DIR")
+        if allow_outside:
+            raise VcconvError("--allow-outside only applies to --pairs (IN_DIR outputs always stay in -o OUT_DIR)")
         run = lambda cb: convert_dir(in_dir, target, output, model=model, vocoder=vocoder, device=device,  # noqa: E731
                                      force=force, workers=workers, threads=threads, progress=cb,
                                      strength=strength, pitch_shift=pitch_shift, f0=f0)
@@ -86,6 +96,9 @@ def _print_summary(s, what: str) -> None:
         per = ", ".join(f"{k} {v / s.audio_seconds:.3f}" for k, v in s.stage_seconds.items())
         console.print(f"RTF by stage (s per audio s, summed over {s.workers} worker(s) x {s.threads} thread(s)): {per}",
                       highlight=False)
+    if s.claimed_elsewhere:
+        console.print(f"{s.claimed_elsewhere} file(s) were being converted by another batch sharing this output "
+                      "folder; left to it (run again later to check)", highlight=False)
     if s.stale_parts_removed:
         console.print(f"removed {s.stale_parts_removed} temp file(s) left by an interrupted run", highlight=False)
     if s.failures:

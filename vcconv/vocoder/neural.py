@@ -30,7 +30,6 @@ the architecture config); :func:`load_neural_vocoder` rebuilds the model.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -619,25 +618,23 @@ def load_neural_vocoder(path: str | Path, device: str | torch.device | None = No
     in eval mode, on ``device`` (default: the one device rule), with ``.audio``
     (its :class:`~vcconv.audio.AudioConfig`) and ``.run_config``.
     """
-    from vcconv.checkpoint import default_device, load_training_state, read_safetensors
+    from vcconv.checkpoint import config_from, default_device, load_training_state, meta_config, read_safetensors
 
     path = Path(path)
     dev = default_device(device)
     if path.is_dir() or path.name == "last.pt":
         run_dir = path if path.is_dir() else path.parent
-        state = load_training_state(run_dir)
+        state = load_training_state(run_dir)  # refuses pickled code, one line
         if state is None:
             raise ModelError(f"{run_dir}: no last.pt in this run directory")
-        rc = RunConfig.from_dict(state["config"])
+        rc = config_from(run_dir / "last.pt", state["config"])
         weights = state["model"]
         where = run_dir
     elif path.suffix == ".safetensors":
         if not path.is_file():
             raise ModelError(f"{path}: file not found")
         weights, meta = read_safetensors(path)
-        if "config" not in meta:
-            raise ModelError(f"{path}: safetensors file has no vcconv config in its metadata")
-        rc = RunConfig.from_dict(json.loads(meta["config"]))
+        rc = meta_config(path, meta)
         where = path
     else:
         raise ModelError(f"{path}: expected a vocoder .safetensors file or a run directory")
