@@ -372,9 +372,9 @@ class _Worker:
     """A loaded :class:`~vcconv.convert.Converter` plus a cache of speaker vectors."""
 
     def __init__(self, model, vocoder, device, options: dict | None = None):
-        from vcconv.convert import Converter
+        from vcconv.convert import make_converter
 
-        self.conv = Converter(model, vocoder, device, **(options or {}))
+        self.conv = make_converter(model, vocoder, device, **(options or {}))
         self.speakers: dict[tuple[str, ...], torch.Tensor | AudioError] = {}
 
     def speaker(self, refs: tuple[Path, ...]) -> torch.Tensor:
@@ -499,14 +499,15 @@ def run_jobs(
     ``progress(done, total)`` is called as jobs finish (skipped ones count as done).
     ``failures_file`` is written when anything failed, and removed when nothing did.
     """
-    from vcconv.convert import DEFAULT_F0, resolve_model_path
+    from vcconv.convert import DEFAULT_F0, is_builtin_model, resolve_model_path
     from vcconv.system import cpu_threads
 
     start = time.perf_counter()
     started_ns = time.time_ns()  # with force: outputs written after this were made by a concurrent batch
     options = {"strength": strength, "pitch_shift": pitch_shift,  # strength None: the model's own
                "f0": f0 or DEFAULT_F0}
-    model = resolve_model_path(model).resolve()  # a missing model fails here, before any worker starts
+    if not is_builtin_model(model):  # "world" has no file
+        model = resolve_model_path(model).resolve()  # a missing model fails here, before any worker starts
     workers = max(1, int(workers))
     # chosen once, before the workers start; cores other programs keep busy are left to them
     n_threads = cpu_threads(threads, world_size=1 if threads else workers, adapt_to_load=not threads)

@@ -26,6 +26,14 @@ CHUNK_FRAMES = 1024  # ~16 s of frames per model call: bounded memory for any in
 OVERLAP_FRAMES = 32
 
 
+BUILTIN_MODELS = ("world",)  # training-free converters: no model file (vcconv.dsp)
+
+
+def is_builtin_model(name: str | Path | None) -> bool:
+    """True for the name of a built-in, training-free converter (``"world"``)."""
+    return isinstance(name, str) and name in BUILTIN_MODELS
+
+
 def resolve_model_path(name_or_path: str | Path | None) -> Path:
     """A model name (``adain`` -> ``pretrained/adain*.safetensors``) or a path, checked to exist."""
     from vcconv.system import pretrained_dir
@@ -272,6 +280,19 @@ class Converter:
                                                               "features": t2 - t1, "model": t3 - t2, "vocoder": t4 - t3})
 
 
+def make_converter(model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
+                   **options):
+    """A ready converter for ``model``: :class:`vcconv.dsp.world_vc.WorldConverter` for
+    ``"world"`` (training-free WORLD DSP; ``vocoder``, ``strength`` and ``f0="predict"`` set
+    explicitly are a :class:`ModelError`), else :class:`Converter`.  ``options``: the
+    keyword arguments of :class:`Converter` (``pitch_shift``, ``strength``, ``f0``, ``threads``)."""
+    if is_builtin_model(model):
+        from vcconv.dsp.world_vc import WorldConverter
+
+        return WorldConverter(vocoder=vocoder, device=device, **options)
+    return Converter(model, vocoder, device, **options)
+
+
 def convert(source: str | Path, references: list[str | Path] | str | Path, output: str | Path,
             model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
             overwrite: bool = True, pitch_shift: float = 0.0, strength: float | None = None,
@@ -285,7 +306,7 @@ def convert(source: str | Path, references: list[str | Path] | str | Path, outpu
     source_p, output_p = Path(source).resolve(), Path(output).resolve()
     if output_p == source_p or output_p in {Path(r).resolve() for r in references}:
         raise ModelError(f"{output}: refusing to write over an input file")
-    conv = Converter(model, vocoder, device, pitch_shift=pitch_shift, strength=strength, f0=f0, threads=threads)
+    conv = make_converter(model, vocoder, device, pitch_shift=pitch_shift, strength=strength, f0=f0, threads=threads)
     result = conv.convert(source, references)
     save_audio(output, result.wav, result.sample_rate, overwrite=overwrite)
     return result

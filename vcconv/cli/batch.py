@@ -25,7 +25,8 @@ def batch_cmd(
     pairs: Optional[Path] = typer.Option(None, "--pairs", help="CSV with columns source,target,output (instead of IN_DIR)."),
     allow_outside: bool = typer.Option(False, "--allow-outside", help="With --pairs: also write outputs that resolve "
                                        "outside the output folder (absolute paths elsewhere, '..', symbolic links)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model name in pretrained/ or a .safetensors / run dir."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name in pretrained/ or a .safetensors / run dir; "
+                                        "'world' = the training-free WORLD DSP converter."),
     vocoder: Optional[str] = typer.Option(None, "--vocoder", help="griffinlim, griffinlim:N, or a vocoder name."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda (default: CUDA if present)."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Processes, each with its own model and cores/N threads."),

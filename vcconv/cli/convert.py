@@ -15,7 +15,8 @@ def convert_cmd(
     source: Path = typer.Argument(..., help="Audio whose words to keep."),
     target: list[Path] = typer.Option(..., "--target", "-t", help="Reference clip of the target voice (repeat to average)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output WAV."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model name in pretrained/ or a .safetensors / run dir."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name in pretrained/ or a .safetensors / run dir; "
+                                        "'world' = the training-free WORLD DSP converter (no model file)."),
     vocoder: Optional[str] = typer.Option(None, "--vocoder", help="griffinlim, griffinlim:N, or a vocoder name."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda (default: CUDA if present)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
@@ -40,5 +41,8 @@ def convert_cmd(
     dur = len(result.wav) / result.sample_rate
     t = result.timings
     on = f" on {result.threads} thread(s)" if result.threads else ""
-    console.print(f"wrote {output} ({dur:.2f} s, {result.sample_rate} Hz); "
-                  f"features {t['features']:.2f} s, model {t['model']:.2f} s, vocoder {t['vocoder']:.2f} s{on}")
+    per_file = sum(v for k, v in t.items() if k != "reference")  # the reference is read once per target voice
+    rtf = per_file / dur if dur > 0 else float("nan")
+    console.print(f"wrote {output} ({dur:.2f} s, {result.sample_rate} Hz); reference {t.get('reference', 0.0):.2f} s, "
+                  f"features {t['features']:.2f} s, model {t['model']:.2f} s, vocoder {t['vocoder']:.2f} s{on}; "
+                  f"RTF {rtf:.3f} (reference excluded)", highlight=False, soft_wrap=True)

@@ -1,0 +1,1 @@
+"""Training-free signal processing: the WORLD voice converter (``vcconv convert --model world``)."""
