@@ -3,7 +3,7 @@
 A run's full config is one :class:`RunConfig`: the audio front end, the model
 (a dict whose keys the model family's own dataclass validates) and the
 training loop.  Overrides use dotted keys: ``model.content_dim=16``,
-``train.batch_size=16``, ``audio.n_mels=64``; a bare key is looked up in
+``train.batch_size=16``, ``audio.n_mels=64``, ``augment.noise_prob=0.5``; a bare key is looked up in
 ``train`` then ``model``.
 """
 
@@ -47,6 +47,38 @@ class TrainConfig:
     num_threads: int = 0  # 0 = choose automatically
     amp: bool = True  # mixed precision on CUDA only
     workers: int = 0
+    # channel augmentation (see AugmentConfig): train from waveforms held in RAM; the content
+    # encoder's input and the speaker reference go through random channels, the target stays clean
+    augment: bool = False
+
+
+@dataclass
+class AugmentConfig:
+    """Channel augmentation (``vcconv.data.augment.ChannelAugment``): a probability and a range
+    for each transform, applied in this order.  Ranges are ``[low, high]`` (uniform draws);
+    lists of choices are drawn uniformly.  Used only with ``train.augment = true``."""
+
+    reverb_prob: float = 0.25
+    reverb_rt60_s: tuple = (0.2, 0.8)
+    reverb_drr_db: tuple = (0.0, 10.0)  # direct-to-reverberant ratio of the generated rooms
+    rir_dir: str = ""  # a folder of measured room impulse responses to use instead of generated ones
+    noise_prob: float = 0.3
+    noise_snr_db: tuple = (5.0, 30.0)  # on the active speech
+    noise_kinds: tuple = ("white", "pink", "babble")
+    eq_prob: float = 0.3
+    eq_db_per_octave: tuple = (-3.0, 3.0)  # around 1 kHz
+    gain_prob: float = 0.5
+    gain_db: tuple = (-10.0, 10.0)
+    telephone_prob: float = 0.2  # 300-3400 Hz, 8 kHz, 8-bit mu-law
+    lowpass_prob: float = 0.2  # drawn only when the telephone channel was not
+    lowpass_cutoffs_hz: tuple = (3400.0, 4000.0, 5500.0, 7000.0)
+    mulaw_prob: float = 0.1
+    mulaw_bits: tuple = (8,)
+    spectral_prob: float = 0.1  # low-bitrate-like STFT quantisation; drawn only when mu-law was not
+    spectral_step_db: tuple = (3.0, 6.0)
+    spectral_floor_db: tuple = (30.0, 45.0)
+    content: bool = True  # augment the content encoder's input
+    reference: bool = True  # augment the speaker reference
 
 
 CONVERT_KEYS = {"strength"}
@@ -67,6 +99,7 @@ class RunConfig:
     audio: AudioConfig = field(default_factory=AudioConfig)
     model: dict = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     # conversion defaults that belong to these weights (``{"strength": 1.0}``), set by
     # ``vcconv export --strength``; read by :class:`vcconv.convert.Converter`
     convert: dict = field(default_factory=dict)
@@ -77,6 +110,7 @@ class RunConfig:
             "audio": self.audio.to_dict(),
             "model": dict(self.model),
             "train": asdict(self.train),
+            "augment": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.augment).items()},
         }
         if self.convert:
             d["convert"] = dict(self.convert)
@@ -93,6 +127,7 @@ class RunConfig:
             audio=AudioConfig.from_dict(d.get("audio", {})),
             model=dict(d.get("model", {})),
             train=_dataclass_from(TrainConfig, d.get("train", {})),
+            augment=_augment_from(d.get("augment", {})),
             convert=convert,
         )
 
@@ -103,6 +138,26 @@ def _dataclass_from(cls, d: dict):
     if unknown:
         raise ConfigError(f"unknown {cls.__name__} key(s): {', '.join(sorted(unknown))}")
     return cls(**d)
+
+
+def _augment_from(d: dict) -> AugmentConfig:
+    """AugmentConfig from a dict; lists (JSON, ``--set augment.gain_db=[-6,6]``) become tuples."""
+    if not isinstance(d, dict):
+        raise ConfigError("the augment section must be a table of key = value")
+    cfg = _dataclass_from(AugmentConfig, d)
+    for f in fields(AugmentConfig):
+        default, value = f.default, getattr(cfg, f.name)
+        if isinstance(default, tuple):
+            value = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"augment.{f.name} must be true or false (got {value!r})")
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"augment.{f.name} must be a number (got {value!r})")
+            value = float(value)
+        setattr(cfg, f.name, value)
+    return cfg
 
 
 def dataclass_from_dict(cls, d: dict):
@@ -141,6 +196,7 @@ def apply_overrides(cfg: RunConfig, overrides: list[str], model_fields: set[str]
     d = cfg.to_dict()
     train_keys = {f.name for f in fields(TrainConfig)}
     audio_keys = {f.name for f in fields(AudioConfig)}
+    augment_keys = {f.name for f in fields(AugmentConfig)}
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override '{item}' is not key=value")
@@ -149,8 +205,8 @@ def apply_overrides(cfg: RunConfig, overrides: list[str], model_fields: set[str]
         value = parse_value(raw)
         if "." in key:
             section, name = key.split(".", 1)
-            if section not in ("audio", "model", "train"):
-                raise ConfigError(f"override '{item}': section must be audio, model or train")
+            if section not in ("audio", "model", "train", "augment"):
+                raise ConfigError(f"override '{item}': section must be audio, model, train or augment")
         elif key in train_keys:
             section, name = "train", key
         elif model_fields is None or key in model_fields:
@@ -163,6 +219,8 @@ def apply_overrides(cfg: RunConfig, overrides: list[str], model_fields: set[str]
             raise ConfigError(f"override '{item}': unknown train key '{name}'")
         if section == "audio" and name not in audio_keys:
             raise ConfigError(f"override '{item}': unknown audio key '{name}'")
+        if section == "augment" and name not in augment_keys:
+            raise ConfigError(f"override '{item}': unknown augment key '{name}'")
         if section == "model" and model_fields is not None and name not in model_fields:
             raise ConfigError(f"override '{item}': unknown model key '{name}'")
         d[section][name] = value

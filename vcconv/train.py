@@ -23,11 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vcconv.audio import LOG_FLOOR, AudioConfig, mel_filterbank
 from vcconv.checkpoint import default_device, load_training_state, save_safetensors, save_training_state, unwrap
 from vcconv.config import RunConfig
-from vcconv.data.features import build_cache, cache_path, default_cache_dir, load_cached
+from vcconv.data.augment import ChannelAugment
+from vcconv.data.features import build_cache, cache_path, default_cache_dir, load_cached, prepared_waveform
 from vcconv.data.manifest import Utterance, read_manifest
-from vcconv.errors import ConfigError, DataError
+from vcconv.errors import AudioError, ConfigError, DataError
 from vcconv.models import build_model
 from vcconv.system import cpu_threads
 
@@ -120,6 +122,162 @@ class SegmentSampler:
         self.rng.setstate((3, tuple(int(x) for x in state), None))
 
 
+class WaveSegmentSampler:
+    """Training segments cut from waveforms held in RAM, with channel augmentation.
+
+    The batch is :class:`SegmentSampler`'s plus ``"mel_in"``: ``{"mel": (B, n_mels, segment_frames)``
+    the clean target, ``"mel_in"``: the same segment through a random channel (the content
+    encoder's input; then the content warp, if on), ``"ref": (B, n_mels, reference_frames)`` a
+    clip of another utterance of the speaker through its own random channel, ``"speaker": (B,)}``.
+
+    ``waves`` holds :func:`~vcconv.data.features.prepared_waveform` outputs as int16 (see
+    :func:`load_training_waves`).  The clean mel of every utterance is computed once (float16,
+    as the feature cache stores it); a crop's clean ``mel`` is a slice of it.  A waveform crop of
+    ``n`` frames carries ``P = ceil(n_fft / 2 / hop)`` frames of context on each side (the
+    utterance is reflect-padded as the STFT pads it), so its mel, context frames dropped, is the
+    slice; the channel is applied to the crop with its context.  Only crops that a transform
+    changed are re-analysed.  ``last_applied`` lists, per item of the last batch, the transforms
+    of its content input and of its reference.
+    """
+
+    def __init__(self, waves: dict[str, np.ndarray], rows: list[Utterance], audio: AudioConfig,
+                 segment_frames: int, reference_frames: int, speakers: list[str], augment: ChannelAugment,
+                 seed: int = 0, warp_prob: float = 0.0, warp_range: float = 0.12, content_warp_prob: float = 0.0,
+                 content_warp_range: float = 0.15):
+        self.audio = audio
+        self.augment = augment
+        self.seg, self.ref = segment_frames, reference_frames
+        self.warp_prob, self.warp_range = warp_prob, warp_range
+        self.content_warp_prob, self.content_warp_range = content_warp_prob, content_warp_range
+        hop = audio.hop_length
+        self.context = math.ceil(audio.n_fft / 2 / hop)
+        need = max(segment_frames, reference_frames)
+        self.speaker_index = {s: i for i, s in enumerate(speakers)}
+        self.items: list[tuple[np.ndarray, np.ndarray, int]] = []  # (padded int16 wave, clean mel, speaker)
+        self.by_speaker: dict[int, list[int]] = {}
+        for r in rows:
+            if r.utt_id not in waves or r.speaker not in self.speaker_index:
+                continue
+            wav = waves[r.utt_id]
+            if audio.frames(wav.shape[0]) < need:  # short clip: tile (as SegmentSampler tiles mels)
+                wav = np.tile(wav, math.ceil(((need - 1) * hop + 1) / wav.shape[0]))
+            # reflect-padded as the STFT pads it; one more sample on the right, where a crop ending
+            # on the last frame reaches when the length is a multiple of the hop
+            padded = np.pad(wav, (self.context * hop, self.context * hop + 1), mode="reflect")
+            mel = self.log_mels(padded[None, :-1].astype(np.float32) / 32767.0)[0]
+            mel = mel[:, self.context : self.context + audio.frames(wav.shape[0])].astype(np.float16)
+            spk = self.speaker_index[r.speaker]
+            self.by_speaker.setdefault(spk, []).append(len(self.items))
+            self.items.append((padded, mel, spk))
+        if not self.items:
+            raise DataError("no usable utterances for training (empty split or no loadable audio)")
+        self.rng = random.Random(seed)
+        self.np_rng = np.random.default_rng(seed)
+        self.last_applied: list[tuple[list[str], list[str]]] = []
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def log_mels(self, wavs: np.ndarray) -> np.ndarray:
+        """:func:`vcconv.audio.log_mel` of ``(B, L)`` float32 waveforms -> ``(B, n_mels, L // hop + 1)``
+        float32 (the same STFT; the complex magnitude is taken by numpy, several times faster on CPU)."""
+        c = self.audio
+        window = torch.hann_window(c.win_length)
+        spec = torch.stft(torch.from_numpy(np.ascontiguousarray(wavs, dtype=np.float32)), n_fft=c.n_fft,
+                          hop_length=c.hop_length, win_length=c.win_length, window=window, center=True,
+                          pad_mode="reflect", return_complex=True)
+        mel = torch.matmul(mel_filterbank(c), torch.from_numpy(np.abs(spec.numpy())))
+        return torch.log(torch.clamp(mel, min=LOG_FLOOR)).numpy()
+
+    def crop(self, idx: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """A random crop of item ``idx`` for ``n`` frames: ``(wave ((n - 1 + 2P) * hop + 1,) float32
+        with context, clean mel (n_mels, n) float32)``."""
+        padded, mel, _ = self.items[idx]
+        hop = self.audio.hop_length
+        s = self.rng.randint(0, mel.shape[1] - n)
+        wave = padded[s * hop : s * hop + (n - 1 + 2 * self.context) * hop + 1].astype(np.float32) / 32767.0
+        return wave, mel[:, s : s + n].astype(np.float32)
+
+    def _channel(self, crops: list[tuple[np.ndarray, np.ndarray]], on: bool, n: int) -> tuple[np.ndarray, list]:
+        """Mels ``(B, n_mels, n)`` of ``crops`` through random channels (the clean mel where none applied)."""
+        out = np.stack([mel for _, mel in crops])
+        applied, changed, waves = [], [], []
+        for b, (wave, _) in enumerate(crops):
+            wave, done = self.augment(wave, self.np_rng) if on else (wave, [])
+            applied.append(done)
+            if done:
+                changed.append(b)
+                waves.append(wave)
+        if changed:
+            out[changed] = self.log_mels(np.stack(waves))[:, :, self.context : self.context + n]
+        return out, applied
+
+    def sample(self, batch_size: int) -> dict:
+        segs, refs, spks, warps, content_warps = [], [], [], [], []
+        for _ in range(batch_size):
+            idx = self.rng.randrange(len(self.items))
+            spk = self.items[idx][2]
+            choices = self.by_speaker[spk]
+            ref_idx = self.rng.choice(choices) if len(choices) == 1 else idx
+            while ref_idx == idx and len(choices) > 1:
+                ref_idx = self.rng.choice(choices)
+            segs.append(self.crop(idx, self.seg))
+            refs.append(self.crop(ref_idx, self.ref))
+            spks.append(spk)
+            alpha = None
+            if self.warp_prob > 0 and self.rng.random() < self.warp_prob:
+                alpha = 1.0 + self.rng.uniform(-self.warp_range, self.warp_range)
+            warps.append(alpha)
+            beta = None
+            if self.content_warp_prob > 0:
+                perturb = self.rng.random() < self.content_warp_prob
+                beta = 1.0 + self.rng.uniform(-self.content_warp_range, self.content_warp_range)
+                beta = beta if perturb else None
+            content_warps.append(beta)
+        mel = np.stack([m for _, m in segs])
+        mel_in, done_in = self._channel(segs, self.augment.cfg.content, self.seg)
+        ref_mel, done_ref = self._channel(refs, self.augment.cfg.reference, self.ref)
+        self.last_applied = list(zip(done_in, done_ref))
+        for b, (alpha, beta) in enumerate(zip(warps, content_warps)):
+            if alpha is not None:  # the same warp on all three = a new pseudo-speaker (as SegmentSampler)
+                mel[b], mel_in[b], ref_mel[b] = warp_mel(mel[b], alpha), warp_mel(mel_in[b], alpha), warp_mel(ref_mel[b], alpha)
+            if beta is not None:
+                mel_in[b] = warp_mel(mel_in[b], beta)
+        return {
+            "mel": torch.from_numpy(np.ascontiguousarray(mel, dtype=np.float32)),
+            "mel_in": torch.from_numpy(np.ascontiguousarray(mel_in, dtype=np.float32)),
+            "ref": torch.from_numpy(np.ascontiguousarray(ref_mel, dtype=np.float32)),
+            "speaker": torch.tensor(spks, dtype=torch.long),
+        }
+
+    def get_state(self) -> dict:
+        return {"crop": list(self.rng.getstate()[1]), "augment": self.np_rng.bit_generator.state}
+
+    def set_state(self, state: dict) -> None:
+        self.rng.setstate((3, tuple(int(x) for x in state["crop"]), None))
+        self.np_rng.bit_generator.state = state["augment"]
+
+
+def load_training_waves(rows: list[Utterance], audio: AudioConfig) -> dict[str, np.ndarray]:
+    """``{utt_id: (N,) int16}``: each row's :func:`~vcconv.data.features.prepared_waveform`, for
+    :class:`WaveSegmentSampler`.  Files that fail to load are skipped with one warning."""
+    waves, failed = {}, []
+    t0 = time.time()
+    for r in rows:
+        try:
+            wav, _ = prepared_waveform(r.path, audio)
+        except AudioError:
+            failed.append(r.path)
+            continue
+        waves[r.utt_id] = np.round(np.clip(wav, -1.0, 1.0) * 32767).astype(np.int16)
+    if failed:
+        log.warning("augmentation: %d file(s) could not be loaded and are left out (first: %s)", len(failed), failed[0])
+    n = sum(w.shape[0] for w in waves.values())
+    log.info("augmentation: %d waveforms in RAM, %.2f h, %.0f MB, loaded in %.1f s", len(waves),
+             n / audio.sample_rate / 3600, 2 * n / 1e6, time.time() - t0)
+    return waves
+
+
 def warp_mel(mel: np.ndarray, alpha: float) -> np.ndarray:
     """Stretch the mel-frequency axis by ``alpha`` (> 1 moves formants up).  ``(n_mels, T)`` -> same."""
     n = mel.shape[0]
@@ -204,9 +362,16 @@ def train(
     cfg.model.setdefault("n_mels", cfg.audio.n_mels)
     cfg.model["n_speakers"] = len(speakers)
     model = build_model(cfg.model_kind, cfg.model).to(dev)
-    sampler = SegmentSampler(feats, rows_train, tc.segment_frames, tc.reference_frames, speakers,
-                             seed=tc.seed + 1000 * rank, warp_prob=tc.warp_prob, warp_range=tc.warp_range,
-                             content_warp_prob=tc.content_warp_prob, content_warp_range=tc.content_warp_range)
+    warps = dict(warp_prob=tc.warp_prob, warp_range=tc.warp_range, content_warp_prob=tc.content_warp_prob,
+                 content_warp_range=tc.content_warp_range)
+    if tc.augment:  # waveforms in RAM: channel-augmented content input and reference, clean target
+        augment = ChannelAugment(cfg.augment, cfg.audio.sample_rate)
+        sampler = WaveSegmentSampler(load_training_waves(rows_train, cfg.audio), rows_train, cfg.audio,
+                                     tc.segment_frames, tc.reference_frames, speakers, augment,
+                                     seed=tc.seed + 1000 * rank, **warps)
+    else:
+        sampler = SegmentSampler(feats, rows_train, tc.segment_frames, tc.reference_frames, speakers,
+                                 seed=tc.seed + 1000 * rank, **warps)
     val_sampler = None
     if rows_valid:
         try:

@@ -28,6 +28,13 @@ def default_cache_dir(manifest_path: str | Path) -> Path:
 
 def extract(path: str | Path, cfg: AudioConfig) -> tuple[np.ndarray, float]:
     """Load, trim, normalise and return ``(log_mel (n_mels, T) float32, trim_offset_s)``."""
+    wav, offset = prepared_waveform(path, cfg)
+    return log_mel(wav, cfg).numpy(), offset
+
+
+def prepared_waveform(path: str | Path, cfg: AudioConfig) -> tuple[np.ndarray, float]:
+    """The waveform the cached features are computed from: loaded at ``cfg.sample_rate``, silence
+    trimmed, loudness normalised.  Returns ``((N,) float32, trim_offset_s)``."""
     import librosa
 
     wav = load_audio(path, cfg.sample_rate)
@@ -35,7 +42,7 @@ def extract(path: str | Path, cfg: AudioConfig) -> tuple[np.ndarray, float]:
     pad = int(0.05 * cfg.sample_rate)
     offset = max(0, start - pad) / cfg.sample_rate
     wav = normalize_loudness(trim_silence(wav, cfg.trim_top_db, sample_rate=cfg.sample_rate), cfg.target_dbfs)
-    return log_mel(wav, cfg).numpy(), offset
+    return wav, offset
 
 
 def cache_path(cache_dir: str | Path, cfg: AudioConfig, utt_id: str, audio_path: str | Path) -> Path:

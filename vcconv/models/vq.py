@@ -214,9 +214,10 @@ class VQVC(nn.Module):
     def loss(self, batch: dict, step: int = 0) -> dict:
         """L1 reconstruction of ``batch["mel"]`` from its quantised code and the speaker vector of
         ``batch["ref"]``, plus ``beta *`` commitment.  Updates the codebook (EMA, restarts) in
-        training mode.  Returns ``total, recon, commit, usage, perplexity``."""
+        training mode.  The content encoder reads ``batch["mel_in"]`` (a perturbed copy of the
+        segment, e.g. channel-augmented) when present.  Returns ``total, recon, commit, usage, perplexity``."""
         x = self.norm(batch["mel"])
-        z = self.content_encoder(x)
+        z = self.content_encoder(self.norm(batch["mel_in"]) if "mel_in" in batch else x)
         q, _, stats = self.quantizer(z)
         spk = self._speaker_from_normed(self.norm(batch["ref"]))
         rec = F.l1_loss(self.decoder(q, spk), x)
