@@ -290,3 +290,10 @@ def test_wer_stays_within_0_1_of_the_source(speech, source_voice, reference):
         err_src, words = err_src + e, words + n
         err_out += wer(text, transcribe(conv.convert(path, [speech[reference]]).wav, SR, "whisper"))[0]
     assert err_out / words <= err_src / words + 0.1, (err_src / words, err_out / words)
+
+
+def test_info_lists_the_world_converter(capsys):
+    from vcconv.cli import main
+
+    main(["info"])
+    assert "world" in capsys.readouterr().out

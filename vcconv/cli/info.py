@@ -19,10 +19,10 @@ def info() -> None:
             table.add_row(f"[bold]{key}", str(value))
     console.print(table)
     models = facts["models"]
-    if models:
-        mt = Table("model", "kind", "file")
-        for m in models:
-            mt.add_row(m["name"], m["kind"], m["path"])
-        console.print(mt)
-    else:
+    mt = Table("model", "kind", "file")
+    for m in models:
+        mt.add_row(m["name"], m["kind"], m["path"])
+    mt.add_row("world", "world (built-in DSP, no weights)", "-")  # vcconv.dsp.world_vc
+    if not models:
         console.print("no models in pretrained/")
+    console.print(mt)

@@ -54,7 +54,7 @@ FORMANT_RANGES = ((200.0, 1100.0), (600.0, 3000.0), (1700.0, 4200.0))  # Hz: whe
 MIN_VOICED_FRAMES = 10  # fewer: no reliable F0 / formant statistics, nothing is moved
 CHUNK_SECONDS = 30.0
 OVERLAP_SECONDS = 0.25
-PROFILE_SECONDS = 60.0  # a long source's own statistics read at most this much of it
+PROFILE_SECONDS = 60.0  # a long source's own statistics come from the chunks starting before this
 INSTALL_HINT = 'pip install "vcconv[world]"'
 
 
@@ -374,8 +374,9 @@ def convert_wav(wav: np.ndarray, target: SpeakerProfile, source: SpeakerProfile 
                 chunk_seconds: float = CHUNK_SECONDS, timings: dict | None = None) -> np.ndarray:
     """Convert ``(N,)`` at ``sample_rate`` to the voice of ``target``; returns ``(N,)`` float32.
 
-    ``source``: the source's own profile (default: read from the first
-    :data:`PROFILE_SECONDS` of ``wav``).  Inputs longer than ``chunk_seconds`` are analysed
+    ``source``: the source's own profile (default: read from the chunks that start within
+    the first :data:`PROFILE_SECONDS` of ``wav``; their analyses are reused, so each sample is
+    analysed once).  Inputs longer than ``chunk_seconds`` are analysed
     and synthesised in chunks, cross-faded over :data:`OVERLAP_SECONDS`.  ``timings`` (if
     given) receives seconds of ``features`` (analysis), ``model`` (statistics and mapping)
     and ``vocoder`` (synthesis)."""
@@ -384,27 +385,28 @@ def convert_wav(wav: np.ndarray, target: SpeakerProfile, source: SpeakerProfile 
     hop = hop_samples(sample_rate)
     spent = dict.fromkeys(("features", "model", "vocoder"), 0.0)
     bounds = chunk_bounds(n, hop, int(chunk_seconds * sample_rate), int(OVERLAP_SECONDS * sample_rate))
-    first = None
-    if len(bounds) == 1 or source is None:
+    analysed: dict[int, WorldFeatures] = {}  # chunks read for the source's statistics, kept for conversion
+    if source is None:
+        clips = []
+        for i, (a, e, core) in enumerate(bounds):
+            if clips and core >= PROFILE_SECONDS * sample_rate:
+                break
+            t = time.perf_counter()
+            analysed[i] = analyse(x[a:e], sample_rate)
+            spent["features"] += time.perf_counter() - t
+            clips.append((x[a:e], analysed[i]))
         t = time.perf_counter()
-        head = x[: bounds[0][1]] if len(bounds) == 1 else x[: int(PROFILE_SECONDS * sample_rate)]
-        first = analyse(head, sample_rate)
-        t1 = time.perf_counter()
-        if source is None:
-            source = profile_from_features([(head, first)], sample_rate)
-        spent["features"] += t1 - t
-        spent["model"] += time.perf_counter() - t1
-        if len(bounds) > 1:
-            first = None  # the head was read for statistics only
+        source = profile_from_features(clips, sample_rate)
+        spent["model"] += time.perf_counter() - t
     t = time.perf_counter()
     mapping = plan_mapping(source, target, pitch_shift, sample_rate)
     spent["model"] += time.perf_counter() - t
     log.info("WORLD: F0 %.0f -> %.0f Hz, formant ratio %.3f, EQ %+.1f..%+.1f dB", source.median_f0,
              target.median_f0, mapping.formant_ratio, mapping.eq_db.min(), mapping.eq_db.max())
     out = np.zeros(n, np.float32)
-    for a, e, core in bounds:
+    for i, (a, e, core) in enumerate(bounds):
         t0 = time.perf_counter()
-        feats = first if first is not None else analyse(x[a:e], sample_rate)
+        feats = analysed.pop(i) if i in analysed else analyse(x[a:e], sample_rate)
         t1 = time.perf_counter()
         mapped = map_features(feats, mapping)
         t2 = time.perf_counter()
