@@ -76,7 +76,7 @@ class AugmentConfig:
     mulaw_bits: tuple = (8,)
     spectral_prob: float = 0.1  # low-bitrate-like STFT quantisation; drawn only when mu-law was not
     spectral_step_db: tuple = (3.0, 6.0)
-    spectral_floor_db: tuple = (30.0, 45.0)
+    spectral_floor_db: tuple = (35.0, 50.0)  # bins this far under the frame's peak are dropped
     content: bool = True  # augment the content encoder's input
     reference: bool = True  # augment the speaker reference
 

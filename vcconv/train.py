@@ -240,7 +240,8 @@ class WaveSegmentSampler:
         self.last_applied = list(zip(done_in, done_ref))
         for b, (alpha, beta) in enumerate(zip(warps, content_warps)):
             if alpha is not None:  # the same warp on all three = a new pseudo-speaker (as SegmentSampler)
-                mel[b], mel_in[b], ref_mel[b] = warp_mel(mel[b], alpha), warp_mel(mel_in[b], alpha), warp_mel(ref_mel[b], alpha)
+                mel[b], mel_in[b] = warp_mel(mel[b], alpha), warp_mel(mel_in[b], alpha)
+                ref_mel[b] = warp_mel(ref_mel[b], alpha)
             if beta is not None:
                 mel_in[b] = warp_mel(mel_in[b], beta)
         return {

@@ -22,7 +22,6 @@ channel band (telephone or low-pass), codec (mu-law or spectral quantisation).
 from __future__ import annotations
 
 import functools
-import logging
 import math
 from pathlib import Path
 
@@ -31,8 +30,6 @@ from scipy import fft as sfft
 
 from vcconv.config import AugmentConfig
 from vcconv.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 NOISE_KINDS = ("white", "pink", "babble")
 ACTIVE_FRAME_S = 0.02  # frames for the active-speech level
