@@ -1,10 +1,12 @@
 """Held-out conversion protocol: every ordered pair of speakers never seen in training x N sentences.
 
 Converts with the given model, an *untrained* model of the same architecture (same
-feature normalisation), and scores white noise too, so every figure has its
-baselines beside it.  WER is compared with the same source sentences resynthesised
-by the same vocoder without conversion.  Prints one table and writes
-``OUT/summary.json``.
+feature normalisation) and the WORLD voice changer (the DSP peer), and scores white
+noise, a copy of the source and a copy of the reference too, so every figure has its
+baselines beside it.  WER (whisper tiny.en when installed, against the corpus text) is
+also compared with the same source sentences resynthesised by the same vocoder without
+conversion; ``--pocketsphinx`` adds the old recogniser's WER beside it.  DNSMOS per
+system.  Prints one table and writes ``OUT/summary.json``.
 
     python bench/heldout_protocol.py --model pretrained/adain-base.safetensors \
         --manifest data/manifest.tsv --out runs/heldout
@@ -25,8 +27,9 @@ from vcconv.audio import load_audio, log_mel, normalize_loudness, save_audio
 from vcconv.batch import convert_pairs
 from vcconv.checkpoint import load_model_file, save_safetensors
 from vcconv.data.manifest import read_manifest
-from vcconv.eval.baselines import make_noise_pairs
-from vcconv.eval.conversion import evaluate_pairs, summarize, write_csv
+from vcconv.eval.asr import asr_name
+from vcconv.eval.baselines import copy_reference_pairs, copy_source_pairs, make_noise_pairs, world_peer_pairs
+from vcconv.eval.conversion import EvalCache, evaluate_pairs, headline, write_csv
 from vcconv.eval.corpus import heldout_pairs
 from vcconv.eval.speaker import SpeakerEmbedder, centroids, closed_set_identify
 from vcconv.models import build_model
@@ -79,6 +82,9 @@ def main() -> None:
     ap.add_argument("--no-baselines", action="store_true",
                     help="skip the untrained-model and noise baselines (model-comparison runs; the resynthesis "
                          "reference for the WER ratio is kept)")
+    ap.add_argument("--pocketsphinx", action="store_true",
+                    help="also score WER with pocketsphinx (the recogniser used before whisper) for comparison")
+    ap.add_argument("--no-peer", action="store_true", help="skip the WORLD peer and the copy baselines")
     args = ap.parse_args()
     torch.set_num_threads(1)
     out = args.out.resolve()  # absolute: pair CSV paths are resolved against the CSV folder
@@ -130,19 +136,35 @@ def main() -> None:
     cents_all = centroids({s: [emb.embed(load_audio(p, 16000), 16000) for p in ps] for s, ps in refs_all.items()})
 
     results = {}
-    rows, summ = evaluate_pairs(pairs, speaker_refs=refs6)
+    cache = EvalCache(emb, asr=True, f0=True, asr_engine=asr_name())
+    print(f"ASR: {cache.asr_engine}", flush=True)
+    rows, summ = evaluate_pairs(pairs, speaker_refs=refs6, cache=cache)
     write_csv(rows, out / "pairs_eval.csv")
     results["model"] = (rows, summ)
     if not args.no_baselines:
-        rows_u, summ_u = evaluate_pairs(pairs_u, speaker_refs=refs6, asr=False, f0=True)  # its words are gone anyway
+        rows_u, summ_u = evaluate_pairs(pairs_u, speaker_refs=refs6, asr=False, f0=True, cache=cache)
         write_csv(rows_u, out / "pairs_untrained_eval.csv")
         results["untrained"] = (rows_u, summ_u)
         noise_pairs = make_noise_pairs(pairs, out / "noise")
-        rows_n, summ_n = evaluate_pairs(noise_pairs, speaker_refs=refs6, asr=False, f0=False)
+        rows_n, summ_n = evaluate_pairs(noise_pairs, speaker_refs=refs6, asr=False, f0=False, cache=cache)
         results["noise"] = (rows_n, summ_n)
+    if not args.no_peer:
+        peer = world_peer_pairs(pairs, out / "world")
+        results["WORLD peer"] = evaluate_pairs(peer, speaker_refs=refs6, cache=cache)
+        write_csv(results["WORLD peer"][0], out / "pairs_world_eval.csv")
+        results["copy-source"] = evaluate_pairs(copy_source_pairs(pairs), speaker_refs=refs6, cache=cache)
+        results["copy-reference"] = evaluate_pairs(copy_reference_pairs(pairs), speaker_refs=refs6, cache=cache)
     uniq = list({p["source"]: p for p in pairs_r}.values())
-    rows_r, summ_r = evaluate_pairs(uniq, speaker_refs=None, asr=True, f0=False)
+    rows_r, summ_r = evaluate_pairs(uniq, speaker_refs=None, asr=True, f0=False, cache=cache)
     results["resynth (no conversion)"] = (rows_r, summ_r)
+    pocketsphinx_wer = {}
+    if args.pocketsphinx:
+        for name in ("model", "WORLD peer", "resynth (no conversion)"):
+            if name in results:
+                which = uniq if name.startswith("resynth") else [{**p, "output": r["output"]} for p, r in
+                                                                 zip(pairs, results[name][0])]
+                pocketsphinx_wer[name] = evaluate_pairs(which, speaker_refs=None, f0=False, quality=False,
+                                                        asr_engine="pocketsphinx", embedder=emb)[1]["wer_corpus"]
 
     g = genders(args.manifest)
     table: dict[str, dict] = {}
@@ -155,6 +177,9 @@ def main() -> None:
             "target_win_centroid": m.get("centroid_win", {}).get("mean", math.nan),
             "id_acc_6_unseen": m.get("id_correct", {}).get("mean", math.nan),
             "wer_corpus": summ_x.get("wer_corpus", math.nan),
+            "wer_median": summ_x.get("wer_median", math.nan),
+            "wer_corpus_pocketsphinx": pocketsphinx_wer.get(name, math.nan),
+            "dnsmos_ovrl": m.get("dnsmos_ovrl", {}).get("mean", math.nan),
             "cer_corpus": summ_x.get("cer_corpus", math.nan),
             "mcd_db": m.get("mcd", {}).get("mean", math.nan),
         }
@@ -170,8 +195,10 @@ def main() -> None:
                 col[f"|f0 diff| st {label}"] = float(np.mean(np.abs(vals)))
                 col[f"f0_src_minus_target_st {label}"] = float(np.mean([r["f0_source_diff_st"] for r in sel]))
         table[name] = col
-    wer_ratio = table["model"]["wer_corpus"] / max(1e-9, table["resynth (no conversion)"]["wer_corpus"])
-    table["model"]["wer_ratio_vs_resynth"] = wer_ratio
+    for name in ("model", "WORLD peer"):
+        if name in table:
+            table[name]["wer_ratio_vs_resynth"] = table[name]["wer_corpus"] / max(
+                1e-9, table["resynth (no conversion)"]["wer_corpus"])
     (out / "summary.json").write_text(json.dumps(table, indent=1))
 
     keys = sorted({k for c in table.values() for k in c}, key=lambda k: list(table["model"]).index(k) if k in table["model"] else 99)
@@ -184,6 +211,7 @@ def main() -> None:
             cells.append(("-" if v is None or (isinstance(v, float) and math.isnan(v)) else
                           (f"{v:.3f}" if isinstance(v, float) else str(v))).rjust(24))
         print(k.ljust(width) + "".join(cells))
+    print("headline: " + headline({n: s for n, (_, s) in results.items() if not n.startswith("resynth")}))
     sys.stdout.flush()
 
 

@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
         speakers = [s for s in args.speakers.split(",") if s]
     if args.real:
         spec = json.loads((ROOT / "bench" / "realspeech_split.json").read_text())
-        manifests, speakers = [Path(m) for m in spec["manifests"]], spec["splits"][args.real]
+        manifests, speakers = [ROOT / m for m in spec["manifests"]], spec["splits"][args.real]
     rows = pick_utterances(manifests, args.n, args.seed, speakers)
     torch.set_num_threads(1)
     per: dict[str, list[dict]] = {s.label: [] for s in systems}

@@ -43,8 +43,9 @@ def test_real_speech_pairs_english_sources_every_other_target_and_telephone_copi
     assert not clean_sources & set(refs.values())  # a reference clip is never also a source
     assert all(sf.info(p["source"]).samplerate == 8000 for p in pairs if p["channel"] == "telephone")
     for spk, paths in enrol.items():
-        assert refs[spk] not in paths or paths == [refs[spk]]
-        assert not set(paths) & clean_sources
+        assert refs[spk] not in paths  # every speaker here has a clip besides its reference
+    assert not set(enrol["en1"]) & clean_sources  # spare clips enrol en1
+    assert set(enrol["en2"]) <= clean_sources  # en2 has none spare: its source clips enrol it
     assert enrol["cs1"] and set(enrol) == speakers
     with pytest.raises(DataError, match="not in the manifest"):
         real_speech_pairs(rows, ["en1", "nobody"], {"en1"}, tmp_path / "out")
@@ -66,3 +67,22 @@ def test_summary_table_splits_by_channel_and_formats():
     assert math.isnan(clean["DNSMOS overall"]["model"])
     text = format_table(clean, "clean")
     assert text.splitlines()[0] == "clean" and "0.100" in text and "-" in text
+
+
+def test_a_single_clip_is_cut_at_its_pause_into_source_and_reference(tmp_path):
+    sr = 16000
+    t = np.arange(int(1.6 * sr)) / sr
+    word = (0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32)
+    gap = np.zeros(int(0.3 * sr), np.float32)
+    wav = np.concatenate([word, gap, word, word[: int(0.4 * sr)]])  # the pause sits at 1.6-1.9 s of 4.3 s
+    path = tmp_path / "one" / "clip.wav"
+    path.parent.mkdir()
+    sf.write(str(path), wav, sr)
+    rows = [Utterance("one_clip", "one", str(path), wav.size / sr)] + _corpus(tmp_path / "c", {"two": [3.0, 2.0]})
+    pairs, enrol = real_speech_pairs(rows, ["one", "two"], {"one"}, tmp_path / "out", telephone=False)
+    assert [p["source_speaker"] for p in pairs] == ["one"]
+    src = pairs[0]["source"]
+    a = sf.read(src)[0]
+    b = sf.read(str(tmp_path / "out" / "halves" / "one_clip_b.wav"))[0]
+    assert 1.6 <= a.size / sr <= 1.9 and a.size + b.size == wav.size  # cut inside the pause, nothing lost
+    assert enrol["one"] == [src]  # the source half enrols; the reference half is given to the converter

