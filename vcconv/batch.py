@@ -689,6 +689,6 @@ def convert_pairs(
     summary.stale_parts_removed = removed
     summary.total += len(refused)
     summary.failed += len(refused)
-    summary.failures = sorted(summary.failures + refused)
+    summary.failures = refused + summary.failures  # refused rows first, in CSV order
     summary.failures_file = _write_failures(pairs_csv.with_name(f"{pairs_csv.stem}.{FAILURES_FILE}"), summary.failures)
     return summary

@@ -159,9 +159,25 @@ def vocode_file(source: str | Path, output: str | Path, vocoder: str | None = No
     if source.suffix.lower() == ".npy":
         if not source.is_file():
             raise VcconvError(f"{source}: file not found")
-        mel = np.load(source)
-        if mel.ndim != 2 or mel.shape[0] != audio.n_mels:
-            raise VcconvError(f"{source}: expected a log-mel array of shape ({audio.n_mels}, T), got {mel.shape}")
+        with open(source, "rb") as f:
+            magic = f.read(6)
+        if magic != b"\x93NUMPY":
+            raise VcconvError(f"{source}: not a .npy file (no NumPy header)")
+        try:
+            mel = np.load(source, allow_pickle=False)  # never unpickle a file (it could run code)
+        except (ValueError, OSError, EOFError) as err:
+            why = ("it holds Python objects, which are not loaded" if "pickle" in str(err).lower()
+                   else str(err).splitlines()[0][:100])
+            raise VcconvError(f"{source}: not a readable .npy array ({why})") from None
+        if not isinstance(mel, np.ndarray) or mel.ndim != 2 or mel.shape[0] != audio.n_mels:
+            raise VcconvError(f"{source}: expected a log-mel array of shape ({audio.n_mels}, T), "
+                              f"got {getattr(mel, 'shape', type(mel).__name__)}")
+        if not np.issubdtype(mel.dtype, np.floating) and not np.issubdtype(mel.dtype, np.integer):
+            raise VcconvError(f"{source}: expected a numeric log-mel array, got dtype {mel.dtype}")
+        if mel.shape[1] == 0 or not np.isfinite(mel).all():
+            raise VcconvError(f"{source}: the log-mel array is empty or holds NaN/infinite values")
+        if np.abs(mel).max() > 100:  # natural-log magnitudes of audio stay within about -12..10
+            raise VcconvError(f"{source}: values up to {np.abs(mel).max():.3g} are not a log-mel (natural log)")
         mel = torch.from_numpy(mel.astype(np.float32))
     else:
         wav = normalize_loudness(load_audio(source, audio.sample_rate), audio.target_dbfs)
