@@ -236,14 +236,14 @@ def embedding_points(rows: Sequence[Mapping], max_files: int = MAX_EMBED_FILES) 
 
 def embedding_png(rows: Sequence[Mapping], *, device: str | None = None, embedder=None) -> str:
     """PCA of resemblyzer embeddings of every source, reference and output; a PNG data URI."""
-    from vcconv.eval.conversion import _Features
+    from vcconv.eval.conversion import EvalCache
     from vcconv.eval.speaker import SpeakerEmbedder
 
     embedder = embedder or SpeakerEmbedder.get(device)
     embs, kept = [], []
     for path, role, speaker in embedding_points(rows):
         try:
-            wav = _Features.load(path)
+            wav = EvalCache.load(path)
         except AudioError as err:
             log.warning("not in the embedding plot: %s", err)
             continue
