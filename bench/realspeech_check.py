@@ -64,6 +64,8 @@ def main() -> None:
     ap.add_argument("--sources-per-speaker", type=int, default=2)
     ap.add_argument("--strength", type=float, default=None, help="default: each model's own")
     ap.add_argument("--no-untrained", action="store_true")
+    ap.add_argument("--models-only", action="store_true",
+                    help="skip the peer and the baselines (a rerun into the same --out reuses their cached scores anyway)")
     ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -82,18 +84,24 @@ def main() -> None:
     systems: dict[str, list[dict]] = {}
     for name, path in models.items():
         systems[name] = convert_system(pairs, out, name, model=path, workers=args.workers, strength=args.strength)
-    systems["WORLD peer"] = world_peer_pairs(pairs, out / "world")
+    if args.models_only:
+        args.no_untrained = True
+    else:
+        systems["WORLD peer"] = world_peer_pairs(pairs, out / "world")
     if not args.no_untrained:
         first = next(iter(models.values()))
         from vcconv.convert import resolve_model_path
 
         untrained = untrained_like(resolve_model_path(first), out / "untrained.safetensors")
         systems["untrained"] = convert_system(pairs, out, "untrained", model=untrained, workers=args.workers)
-    systems["noise"] = make_noise_pairs(pairs, out / "noise")
-    systems["copy-source"] = copy_source_pairs(pairs)
-    systems["copy-reference"] = copy_reference_pairs(pairs)
+    if not args.models_only:
+        noise_dir = out / "noise"
+        systems["noise"] = (make_noise_pairs(pairs, noise_dir) if not noise_dir.is_dir()
+                            else [{**p, "output": str(noise_dir / f"noise_{k:05d}.wav")} for k, p in enumerate(pairs)])
+        systems["copy-source"] = copy_source_pairs(pairs)
+        systems["copy-reference"] = copy_reference_pairs(pairs)
 
-    results = score_systems(systems, enrol)
+    results = score_systems(systems, enrol, cache_file=out / "eval_cache.json")
     for name, (rows, _) in results.items():
         write_csv(rows, out / f"eval_{name.replace(' ', '_')}.csv")
     report = {}

@@ -132,3 +132,26 @@ def test_headline_puts_every_baseline_beside_the_model():
     assert "median WER vs source 0.15 (WORLD peer 0.10, copy-source 0.00)" in line
     assert "DNSMOS 3.00 (WORLD peer 2.50, copy-source 3.30)" in line
     assert headline({"x": {"id_accuracy": math.nan}}) == ""  # nothing measured, nothing claimed
+
+
+def test_eval_cache_survives_a_restart_and_forgets_rewritten_files(tmp_path):
+    from vcconv.audio import save_audio
+    from vcconv.eval.conversion import EvalCache
+
+    class CountingEmbedder:
+        calls = 0
+
+        def embed(self, wav, sr):
+            CountingEmbedder.calls += 1
+            return np.full(4, wav.size, np.float32)
+
+    t = np.arange(8000) / 16000
+    path = str(save_audio(tmp_path / "a.wav", (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), 16000))
+    first = EvalCache(CountingEmbedder(), asr=False, f0=False)
+    e = first.embedding(path)
+    first.save(tmp_path / "cache.json")
+    second = EvalCache(CountingEmbedder(), asr=False, f0=False)
+    assert second.restore(tmp_path / "cache.json") == 1 and second.restore(tmp_path / "none.json") == 0
+    assert np.array_equal(second.embedding(path), e) and CountingEmbedder.calls == 1  # read, not recomputed
+    save_audio(tmp_path / "a.wav", np.zeros(4000, np.float32) + 0.1, 16000, overwrite=True)
+    assert second.embedding(path)[0] != e[0] and CountingEmbedder.calls == 2  # a rewritten file is analysed again

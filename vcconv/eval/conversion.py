@@ -44,8 +44,9 @@ class EvalCache:
 
     Pass one to several :func:`evaluate_pairs` calls over the same pairs (the model, the
     peer, the copy baselines) and every source transcript, DNSMOS and embedding is computed
-    once for all of them.  Output files are cached by path too, so do not rewrite a file
-    between calls that share a cache."""
+    once for all of them.  Entries are keyed by path, size and modification time, so a
+    rewritten file is analysed again; :meth:`save` / :meth:`restore` keep them across runs
+    (a rerun of a protocol scores only what changed)."""
 
     def __init__(self, embedder, *, asr: bool, f0: bool, asr_engine: str | None = None):
         self.embedder = embedder
@@ -58,6 +59,43 @@ class EvalCache:
         self._mos: dict[str, dict[str, float]] = {}
 
     @staticmethod
+    def _key(path: str | Path) -> str:
+        """``path|size|mtime_ns``: a rewritten file never hits an old entry."""
+        try:
+            st = os.stat(path)
+            return f"{path}|{st.st_size}|{st.st_mtime_ns}"
+        except OSError:
+            return f"{path}|missing"
+
+    def save(self, path: str | Path) -> Path:
+        """Write every cached figure as JSON (atomic); the ASR engine is recorded with it."""
+        import json
+
+        path = Path(path)
+        data = {"asr_engine": self.asr_engine, "emb": {k: v.tolist() for k, v in self._emb.items()},
+                "text": self._text, "logf0": self._logf0, "mos": self._mos}
+        tmp = path.with_name(f".{path.name}.part")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+        return path
+
+    def restore(self, path: str | Path) -> int:
+        """Load a :meth:`save` file made with the same ASR engine (else only its non-ASR figures);
+        returns the number of entries loaded (0 when there is no file)."""
+        import json
+
+        path = Path(path)
+        if not path.is_file():
+            return 0
+        data = json.loads(path.read_text())
+        self._emb.update({k: np.asarray(v, dtype=np.float32) for k, v in data["emb"].items()})
+        if data.get("asr_engine") == self.asr_engine:
+            self._text.update(data["text"])
+        self._logf0.update(data["logf0"])
+        self._mos.update(data["mos"])
+        return sum(len(data[k]) for k in ("emb", "text", "logf0", "mos"))
+
+    @staticmethod
     def load(path: str | Path) -> np.ndarray:
         """``(N,)`` float32 at 16 kHz, leading/trailing silence trimmed."""
         from vcconv.audio import load_audio, trim_silence
@@ -67,7 +105,7 @@ class EvalCache:
         return trimmed if trimmed.size >= EVAL_SR // 10 else wav
 
     def embedding(self, path: str, wav: np.ndarray | None = None) -> np.ndarray:
-        key = str(path)
+        key = self._key(path)
         if key not in self._emb:
             self._emb[key] = self.embedder.embed(self.load(path) if wav is None else wav, EVAL_SR)
         return self._emb[key]
@@ -75,7 +113,7 @@ class EvalCache:
     def transcript(self, path: str, wav: np.ndarray | None = None) -> str:
         from vcconv.eval.asr import transcribe
 
-        key = str(path)
+        key = self._key(path)
         if key not in self._text:
             self._text[key] = transcribe(self.load(path) if wav is None else wav, EVAL_SR, self.asr_engine)
         return self._text[key]
@@ -85,7 +123,7 @@ class EvalCache:
         from vcconv.audio import load_audio
         from vcconv.eval.quality import dnsmos
 
-        key = str(path)
+        key = self._key(path)
         if key not in self._mos:
             self._mos[key] = dnsmos(load_audio(path, EVAL_SR) if wav is None else wav, EVAL_SR)
         return self._mos[key]
@@ -93,7 +131,7 @@ class EvalCache:
     def log_f0(self, path: str, wav: np.ndarray | None = None) -> float:
         from vcconv.eval.signal import log_f0_stats
 
-        key = str(path)
+        key = self._key(path)
         if key not in self._logf0:
             self._logf0[key] = log_f0_stats(self.load(path) if wav is None else wav, EVAL_SR)[0]
         return self._logf0[key]

@@ -179,19 +179,25 @@ def score_systems(
     *,
     asr_for: Callable[[str], bool] = lambda name: name != "noise",
     progress: Callable[[str], Callable[[int, int], None] | None] = lambda name: None,
+    cache_file: str | Path | None = None,
 ) -> dict[str, tuple[list[dict], dict]]:
     """Score every system's pairs with one shared cache: ``{name: (rows, summary)}``.
 
-    WER is against the source's own transcript (``text_mode="source"``)."""
+    WER is against the source's own transcript (``text_mode="source"``).  ``cache_file``:
+    figures of files unchanged since an earlier run are read from it (and it is rewritten)."""
     from vcconv.eval.conversion import EvalCache, evaluate_pairs
     from vcconv.eval.asr import asr_name
     from vcconv.eval.speaker import SpeakerEmbedder
 
     cache = EvalCache(SpeakerEmbedder.get("cpu"), asr=True, f0=True, asr_engine=asr_name())
+    if cache_file:
+        log.info("%d cached figures from %s", cache.restore(cache_file), cache_file)
     results = {}
     for name, pairs in systems.items():
         results[name] = evaluate_pairs(pairs, speaker_refs=speaker_refs, asr=asr_for(name), text_mode="source",
                                        cache=cache, progress=progress(name))
+        if cache_file:
+            cache.save(cache_file)
     return results
 
 
