@@ -17,37 +17,65 @@ app.add_typer(data_app, name="data")
 
 @data_app.command("synth")
 def synth(
-    out_dir: Path = typer.Argument(..., help="Folder to write the corpus into (resumes if it exists)."),
-    voices: Optional[str] = typer.Option(None, help="Comma-separated voice names (default: all 30; see --list)."),
+    out_dir: Optional[Path] = typer.Argument(None, help="Folder to write the corpus into (resumes if it exists)."),
+    roster: str = typer.Option("v2", help="Voice roster: v2 (67 voices, default) or v1 (the 30 of the shipped model)."),
+    voices: Optional[str] = typer.Option(None, help="Comma-separated voice names of the roster (default: all; see --list)."),
     sentences: int = typer.Option(300, help="Sentences per speaker (every voice says all of them)."),
     sample_rate: int = typer.Option(16000, "--sample-rate", help="Output sample rate in Hz."),
     seed: int = typer.Option(0, help="Seed of the sentence choice."),
     workers: int = typer.Option(2, help="Parallel worker processes."),
-    list_voices: bool = typer.Option(False, "--list", help="List the available voices and exit."),
+    list_voices: bool = typer.Option(False, "--list", help="List the roster's voices (engine, settings, licence) and exit."),
 ) -> None:
     """Generate a parallel multi-speaker corpus with phone alignments from offline TTS engines."""
     from vcconv.data.synth import default_voices, synthesize_corpus
     from vcconv.errors import DataError
 
-    roster = default_voices()
-    if list_voices:
-        for v in roster:
-            warp = f" f0x{v.f0_scale} formant x{v.formant_scale}" if v.warped else ""
-            console.print(f"{v.name:18s} {v.engine:9s} {v.voice:14s} {v.gender}{warp}")
-        return
+    spec_list = default_voices(roster)
     if voices:
         wanted = [s.strip() for s in voices.split(",") if s.strip()]
-        by_name = {v.name: v for v in roster}
+        by_name = {v.name: v for v in spec_list}
         unknown = [w for w in wanted if w not in by_name]
         if unknown:
-            raise DataError(f"unknown voice(s): {', '.join(unknown)} (see 'vcconv data synth --list')")
-        roster = [by_name[w] for w in wanted]
+            raise DataError(f"unknown voice(s) in roster {roster}: {', '.join(unknown)} (see 'vcconv data synth --list')")
+        spec_list = [by_name[w] for w in wanted]
+    if list_voices:
+        _print_roster(spec_list, roster)
+        return
+    if out_dir is None:
+        raise DataError("give the folder to write the corpus into (or --list)")
     start = time.time()
     with progress_callback("synthesising") as cb:
-        summary = synthesize_corpus(out_dir, roster, sentences, sample_rate, seed=seed, workers=workers, progress=cb)
+        summary = synthesize_corpus(
+            out_dir, spec_list, sentences, sample_rate, seed=seed, workers=workers, progress=cb, roster=roster
+        )
     console.print(
         f"{summary['speakers']} speakers x {summary['sentences']} sentences in {out_dir}: "
-        f"{summary['new']} new, {summary['skipped']} kept; {time.time() - start:.1f} s"
+        f"{summary['new']} new, {summary['skipped']} kept; {time.time() - start:.1f} s",
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+def _print_roster(spec_list: list, roster: str) -> None:
+    from collections import Counter
+
+    from rich.table import Table
+
+    from vcconv.data.tts import engine_available
+
+    table = Table(title=f"roster {roster}: {len(spec_list)} voices", title_justify="left")
+    for col in ("name", "engine", "voice", "sex", "kind", "settings", "licence", "phones"):
+        table.add_column(col, no_wrap=col in ("name", "voice"), overflow="fold")
+    for v in spec_list:
+        engine = v.engine if engine_available(v.engine) else f"{v.engine} [red](missing)[/]"
+        table.add_row(v.name, engine, v.voice, v.gender, v.kind, v.settings(), v.licence,
+                      "no" if v.alignments == "none" else "yes")  # fmt: skip
+    console.print(table)
+    kinds = Counter(v.kind for v in spec_list)
+    sexes = Counter(v.gender for v in spec_list)
+    console.print(
+        f"{kinds['natural']} natural, {kinds['formant']} formant (espeak), {kinds['warp']} warps; "
+        f"{sexes['F']} female, {sexes['M']} male; {sum(v.alignments == 'none' for v in spec_list)} without phone timings",
+        highlight=False,
     )
 
 
