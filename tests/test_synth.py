@@ -279,3 +279,50 @@ def test_cli_list_shows_engine_licence_and_alignments(capsys, monkeypatch):
     with pytest.raises(SystemExit) as exc:
         main(["data", "synth", "--list", "--roster", "v9"])
     assert exc.value.code == 2 and "unknown roster 'v9'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ data speakers
+
+
+class _ToneEmbedder:
+    """Stands in for resemblyzer: a tone at f Hz embeds as the unit vector at angle f / 100."""
+
+    def embed(self, wav, sr):
+        f = np.argmax(np.abs(np.fft.rfft(wav))) * sr / len(wav)
+        return np.array([np.cos(f / 100), np.sin(f / 100)], dtype=np.float32)
+
+
+def test_speakers_summary_counts_distinct_at_both_thresholds_with_metadata(tmp_path, write_tone, monkeypatch):
+    from vcconv.data.manifest import Utterance, write_manifest
+    from vcconv.eval import speaker
+    from vcconv.eval.corpus import speaker_separability
+
+    voices = [VoiceSpec("a", "flite", "slt", "F", person="CMU ARCTIC slt (as b)"),
+              VoiceSpec("b", "rhvoice", "slt", "F", person="CMU ARCTIC slt (as a)"),
+              VoiceSpec("c", "mbrola", "mb-us2", "M"), VoiceSpec("d", "mbrola", "mb-us2", "F", f0_scale=1.7)]  # fmt: skip
+    (tmp_path / "synth").mkdir()
+    (tmp_path / "synth" / "voices.json").write_text(json.dumps({"voices": [v.describe() for v in voices]}))
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "sources.json").write_text(json.dumps({"speakers": {"e": {"gender": "male", "licence": "GPL-2"}}}))
+    # pairwise angles: a-b 0.1 rad (cos 0.995), d-b 0.5 (0.878), c and e far from everyone
+    freqs = {"a": 200, "b": 210, "c": 600, "d": 260, "e": 420}
+    rows = []
+    for spk, f in freqs.items():
+        folder = tmp_path / ("real" if spk == "e" else "synth") / spk
+        for i in range(4):
+            path = write_tone(folder / f"{spk}_{i}.wav", freq=f, duration=0.5)
+            rows.append(Utterance(f"{spk}_{i}", spk, str(path), 900.0, "", "", "train"))
+    write_manifest(rows, tmp_path / "m.tsv")
+    monkeypatch.setattr(speaker.SpeakerEmbedder, "get", classmethod(lambda cls, device=None: _ToneEmbedder()))
+    res = speaker_separability(tmp_path / "m.tsv", n_utts=4)
+    per = {p["speaker"]: p for p in res["speakers"]}
+    assert per["a"]["nearest"] == "b" and per["d"]["nearest"] == "b"
+    assert res["n_below"] == {0.85: 2, 0.90: 3}  # c, e; and d (cos 0.878)
+    assert res["n_below_by_kind"][0.90] == {"natural": 1, "warp": 1, "real": 1}
+    assert res["genders"] == {"F": 3, "M": 2} and res["kinds"] == {"natural": 3, "warp": 1, "real": 1}
+    assert res["people"] == 3  # slt counted once, plus c and e
+    assert math.isclose(res["hours"], 5 * 4 * 900 / 3600)
+    lic = {row["licence"]: row for row in res["licences"]}
+    assert lic["MBROLA non-commercial"]["speakers"] == 2 and lic["MBROLA non-commercial"]["kinds"] == {"natural": 1, "warp": 1}
+    assert lic["GPL-2"]["speakers"] == 1 and per["e"]["kind"] == "real" and per["e"]["gender"] == "M"
+    assert per["b"]["licence"] == "LGPL-2.1+" and per["b"]["source"] == "rhvoice"

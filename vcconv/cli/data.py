@@ -175,17 +175,35 @@ def speakers_cmd(
 
     with progress_callback("embedding") as cb:
         res = speaker_separability(manifest, n_utts=n_utts, seed=seed, progress=cb)
-    table = Table("speaker", "id acc", "nearest other", "cos", "distinct")
+    table = Table("speaker", "sex", "kind", "audio", "id acc", "nearest other", "cos", "distinct")
     for p in res["speakers"]:
-        table.add_row(p["speaker"], f"{p['id_accuracy']:.2f}", p["nearest"], f"{p['nearest_cos']:.3f}",
-                      "yes" if p["distinct"] else "no")
+        table.add_row(p["speaker"], p["gender"], p["kind"], _fmt_hours(p["hours"]), f"{p['id_accuracy']:.2f}",
+                      p["nearest"], f"{p['nearest_cos']:.3f}", "yes" if p["distinct"] else "no")  # fmt: skip
     console.print(table)
+    g = res["genders"]
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(res["kinds"].items(), key=lambda kv: -kv[1]))
+    console.print(
+        f"{res['n_speakers']} speakers ({kinds}; {res['people']} recorded people among the natural/real ones), "
+        f"{_fmt_hours(res['hours'])}; {g.get('F', 0)} female, {g.get('M', 0)} male"
+        + (f", {g['?']} unknown" if g.get("?") else ""),
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
+    for t, n in res["n_below"].items():
+        by_kind = ", ".join(f"{k} {v}/{res['kinds'][k]}" for k, v in sorted(res["n_below_by_kind"][t].items()))
+        console.print(f"distinct at nearest-other centroid cos < {t:.2f}: {n} of {res['n_speakers']} ({by_kind})",
+                      highlight=False, soft_wrap=True)  # fmt: skip
     console.print(
         f"{sum(p['id_accuracy'] == 1.0 for p in res['speakers'])} of {res['n_speakers']} speakers with every "
         f"held-back utterance identified; {res['n_distinct']} also with nearest other centroid cos < 0.85; "
         f"closed-set id accuracy {res['id_accuracy']:.3f}; verification EER {res['eer']:.3f}; "
-        f"same-speaker cos {res['same_speaker_cos']:.3f}, nearest-other centroid cos {res['nearest_other_cos_mean']:.3f}"
-    )
+        f"same-speaker cos {res['same_speaker_cos']:.3f}, nearest-other centroid cos {res['nearest_other_cos_mean']:.3f}",
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
+    lic = Table("licence", "speakers", "audio", "kinds", title="licences", title_justify="left")
+    for row in res["licences"]:
+        lic.add_row(row["licence"], str(row["speakers"]), _fmt_hours(row["hours"]),
+                    ", ".join(f"{n} {k}" for k, n in sorted(row["kinds"].items())))  # fmt: skip
+    console.print(lic)
 
 
 @data_app.command("pairs")
