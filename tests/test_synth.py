@@ -272,7 +272,7 @@ def test_cli_list_shows_engine_licence_and_alignments(capsys, monkeypatch):
     assert "rhvoice" in row and "LGPL-2.1+" in row and row.rstrip(" │").endswith("no")
     row = next(line for line in out.splitlines() if " mb_de4 " in line)
     assert "MBROLA non-commercial, no military" in row and row.rstrip(" │").endswith("yes")
-    assert "34 natural, 12 formant (espeak), 21 warps; 33 female, 34 male" in out
+    assert "34 natural, 12 formant (espeak), 31 warps; 38 female, 39 male" in out
     main(["data", "synth", "--list", "--roster", "v1"])
     out = capsys.readouterr().out
     assert "roster v1: 30 voices" in out and " slt_high " in out

@@ -18,7 +18,7 @@ app.add_typer(data_app, name="data")
 @data_app.command("synth")
 def synth(
     out_dir: Optional[Path] = typer.Argument(None, help="Folder to write the corpus into (resumes if it exists)."),
-    roster: str = typer.Option("v2", help="Voice roster: v2 (67 voices, default) or v1 (the 30 of the shipped model)."),
+    roster: str = typer.Option("v2", help="Voice roster: v2 (77 voices, default) or v1 (the 30 of the shipped model)."),
     voices: Optional[str] = typer.Option(None, help="Comma-separated voice names of the roster (default: all; see --list)."),
     sentences: int = typer.Option(300, help="Sentences per speaker (every voice says all of them)."),
     sample_rate: int = typer.Option(16000, "--sample-rate", help="Output sample rate in Hz."),

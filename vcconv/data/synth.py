@@ -13,10 +13,10 @@ Two rosters (``--roster``):
 
 * ``v1`` (30 voices, the one the shipped ``adain-base`` was trained on): flite slt, awb,
   rms, kal16; festival ked; 12 espeak-ng variants; 13 WORLD warps of those.
-* ``v2`` (default, 67 voices): every natural voice the machine has once, each with its
+* ``v2`` (default, 77 voices): every natural voice the machine has once, each with its
   own rate / pitch / pitch range (20 MBROLA voices, RHVoice alan/bdl/clb/slt, festival
   ked/don/rab, flite slt/awb/rms/kal16, pico en-US/en-GB, piper joe), the 12 espeak-ng
-  formant variants, and 21 warps (F0 and vocal-tract scaled: in mbrola itself for MBROLA
+  formant variants, and 31 warps (F0 and vocal-tract scaled: in mbrola itself for MBROLA
   voices, WORLD re-synthesis for the others) as extra pseudo-speakers.
 
 A prosody change alone does not make a new speaker here: each v2 voice varies its rate
@@ -247,12 +247,20 @@ _WARPS_V2 = {
     "mb_us2": ("F", 1.75, 1.15), "mb_us3": ("F", 1.70, 1.14), "mb_en1": ("F", 1.80, 1.16),
     "mb_de2": ("F", 1.70, 1.13), "mb_de4": ("F", 1.65, 1.15), "mb_fr1": ("F", 1.75, 1.12),
     "mb_nl2": ("F", 1.60, 1.14), "mb_ro1": ("F", 1.80, 1.15), "mb_sw1": ("F", 1.70, 1.16),
-    "mb_gr2": ("F", 1.75, 1.13), "mb_de1": ("M", 0.62, 0.86),
+    "mb_gr2": ("F", 1.75, 1.13), "mb_af1": ("F", 1.75, 1.15), "mb_de6": ("F", 1.80, 1.15),
+    "mb_de1": ("M", 0.62, 0.86), "mb_fr4": ("M", 0.60, 0.87), "mb_sw2": ("M", 0.62, 0.86),
     "mb_de5": ("M", 0.60, 0.88), "mb_pl1": ("M", 0.62, 0.87), "mb_hu1": ("M", 0.62, 0.87),
     # WORLD re-synthesis
     "rh_bdl": ("F", 1.70, 1.15), "rh_alan": ("F", 1.75, 1.14), "fest_ked": ("F", 1.85, 1.15),
     "flite_rms": ("F", 1.90, 1.17), "flite_kal16": ("F", 2.00, 1.16), "flite_slt": ("M", 0.62, 0.86),
-    "pico_us": ("M", 0.60, 0.87),
+    "pico_us": ("M", 0.60, 0.87), "rh_slt": ("M", 0.62, 0.86), "flite_awb": ("F", 1.65, 1.15),
+    "fest_rab": ("F", 1.85, 1.16),
+}  # fmt: skip
+
+# second, same-sex warps (WORLD) of voices whose neighbourhood is sparse: name -> (base, gender, F0, tract)
+_SAME_SEX_WARPS_V2 = {
+    "rh_bdl_warp_deep": ("rh_bdl", "M", 0.78, 0.90), "flite_rms_warp_high": ("flite_rms", "M", 1.30, 1.08),
+    "pico_us_warp_high": ("pico_us", "F", 1.18, 1.10),
 }  # fmt: skip
 
 JITTER_V2 = 0.05
@@ -263,7 +271,7 @@ TEST_SPEAKERS_V2 = ("mb_us1", "rh_clb", "pico_gb", "fest_don", "espeak_m4", "pip
 
 
 def roster_v2() -> list[VoiceSpec]:
-    """Every natural voice once with its own prosody, espeak variants, and warps: 67 voices, 33 F / 34 M."""
+    """Every natural voice once with its own prosody, espeak variants, and warps: 77 voices, 38 F / 39 M."""
     j = JITTER_V2
     natural = [VoiceSpec(n, "mbrola", v, g, rate=r, pitch=p, pitch_range=g_, jitter=j) for n, v, g, r, p, g_ in _MBROLA_V2]
     natural[3] = VoiceSpec(**{**asdict(natural[3]), "person": "CSTR 'Roger' diphones (as festival rab, probably)"})
@@ -296,6 +304,9 @@ def roster_v2() -> list[VoiceSpec]:
         b = by_name[base]
         suffix = "f" if gender == "F" else "m"
         warps.append(VoiceSpec(**{**asdict(b), "name": f"{base}_warp_{suffix}", "gender": gender, "f0_scale": f0,
+                                  "formant_scale": tract}))  # fmt: skip
+    for name, (base, gender, f0, tract) in _SAME_SEX_WARPS_V2.items():
+        warps.append(VoiceSpec(**{**asdict(by_name[base]), "name": name, "gender": gender, "f0_scale": f0,
                                   "formant_scale": tract}))  # fmt: skip
     return natural + formant + warps
 

@@ -96,8 +96,9 @@ def speaker_separability(
     by_spk: dict[str, list[Utterance]] = {}
     for r in rows:
         by_spk.setdefault(r.speaker, []).append(r)
-    rng = random.Random(seed)
-    chosen = {s: rng.sample(sorted(u, key=lambda x: x.utt_id), min(n_utts, len(u))) for s, u in sorted(by_spk.items())}
+    # a draw per speaker: adding a speaker to the corpus does not change the others' utterances
+    chosen = {s: random.Random(f"{seed}:{s}").sample(sorted(u, key=lambda x: x.utt_id), min(n_utts, len(u)))
+              for s, u in sorted(by_spk.items())}  # fmt: skip
     emb = SpeakerEmbedder.get()
     from vcconv.audio import load_audio
 
