@@ -121,3 +121,16 @@ def make_tone_corpus(root: Path, speakers=(("a", 1.0, "train"), ("b", 1.3, "trai
             this_split = "valid" if (valid and split == "train" and k == n_utts - 1) else split
             rows.append(Utterance(f"{spk}{k}", spk, str(wav), 0.85, "", str(phones), this_split))
     return write_manifest(rows, root / "manifest.tsv")
+
+
+def run_main(argv, capsys) -> tuple[int, str, str]:
+    """Run the CLI in-process: ``(exit code, stdout, stderr)``; arguments may be paths."""
+    from vcconv.cli import main
+
+    try:
+        main([str(a) for a in argv])
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err

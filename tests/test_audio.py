@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import BAD_CASES, DURATION, tone, write_bad_file
+from conftest import BAD_CASES, DURATION, tone, write_bad_file, run_main
 
 from vcconv.audio import (
     AudioConfig,
@@ -162,16 +162,6 @@ def test_save_audio_is_atomic_when_writing_fails(tmp_path, monkeypatch):
 # ------------------------------------------------------------------ CLI
 
 
-def _run_main(argv, capsys):
-    from vcconv.cli import main
-
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _corpus_with_bad_files(root, write_tone):
@@ -186,7 +176,7 @@ def _corpus_with_bad_files(root, write_tone):
 def test_cli_prepare_skips_and_lists_bad_files(tmp_path, write_tone, capsys):
     root = _corpus_with_bad_files(tmp_path / "corpus", write_tone)
     manifest = tmp_path / "out" / "manifest.tsv"
-    code, out, err = _run_main(["data", "prepare", str(root), "-o", str(manifest), "--n-test-speakers", "1"], capsys)
+    code, out, err = run_main(["data", "prepare", str(root), "-o", str(manifest), "--n-test-speakers", "1"], capsys)
     assert code == 0, err
     assert "Traceback" not in out + err
     for case in BAD_CASES:
@@ -199,7 +189,7 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, bad_audio, capsys):
     # a corpus whose only file is unusable: one red line naming the file, exit 2
     root = tmp_path / "c"
     write_bad_file(root / "alice" / "broken.wav", "non_audio")
-    code, out, err = _run_main(["data", "prepare", str(root), "-o", str(tmp_path / "m.tsv")], capsys)
+    code, out, err = run_main(["data", "prepare", str(root), "-o", str(tmp_path / "m.tsv")], capsys)
     assert code == 2
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and "broken.wav" in lines[0] and "not an audio file" in lines[0]
@@ -211,7 +201,7 @@ def test_cli_refuses_to_overwrite(tmp_path, write_tone, capsys):
     write_tone(root / "alice" / "a.wav")
     manifest = tmp_path / "m.tsv"
     manifest.write_text("keep me\n")
-    code, _, err = _run_main(["data", "prepare", str(root), "-o", str(manifest), "--no-cache"], capsys)
+    code, _, err = run_main(["data", "prepare", str(root), "-o", str(manifest), "--no-cache"], capsys)
     assert code == 2 and "m.tsv" in err and "--force" in err
     assert manifest.read_text() == "keep me\n"
 
@@ -236,7 +226,7 @@ def test_cli_subprocess_bad_file_no_traceback(tmp_path, bad_audio):
 ])
 def test_cli_usage_errors_exit_2_without_traceback(argv, needle, capsys):
     # typer vendors click in recent releases: the usage-error path must not need `import click`
-    code, out, err = _run_main(argv, capsys)
+    code, out, err = run_main(argv, capsys)
     assert code == 2
     assert needle in out + err
     assert "Traceback" not in out + err and "ModuleNotFoundError" not in out + err
@@ -254,6 +244,6 @@ def test_cli_info_lists_models(tmp_path, monkeypatch, capsys):
     assert facts["device"] == "cpu" or facts["device"].startswith("cuda:0 (")
     assert {"name": "tiny_vc", "kind": "adain_vc", "path": str(tmp_path / "tiny_vc.safetensors")} in facts["models"]
     assert pretrained_dir().name == "pretrained"
-    code, out, err = _run_main(["info"], capsys)
+    code, out, err = run_main(["info"], capsys)
     assert code == 0, err
     assert "device" in out and "tiny_vc" in out and "adain_vc" in out

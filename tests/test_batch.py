@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import write_bad_file
+from conftest import write_bad_file, run_main
 from vcconv.batch import convert_dir, convert_pairs
 from vcconv.checkpoint import save_safetensors
 from vcconv.config import RunConfig
@@ -199,27 +199,17 @@ def test_worker_processes_match_in_process(tmp_path, tree, tiny_model):
 # ------------------------------------------------------------------ CLI
 
 
-def _run_main(argv, capsys):
-    from vcconv.cli import main
-
-    try:
-        main([str(a) for a in argv])
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_cli_batch_exit_0_and_summary(tmp_path, tree, tiny_model, capsys):
     src, ref = tree
     out = tmp_path / "out"
-    code, stdout, err = _run_main(["batch", src, "--target", ref, "-o", out, "--model", tiny_model,
+    code, stdout, err = run_main(["batch", src, "--target", ref, "-o", out, "--model", tiny_model,
                                    "--vocoder", VOCODER, "--threads", "1"], capsys)
     assert code == 0, err
     assert _outputs(out) == ["a.wav", "sub/b.wav", "sub/deep/c.wav"]
     assert "converted" in stdout and "skipped" in stdout and "RTF" in stdout
-    code, stdout, _ = _run_main(["batch", src, "-t", ref, "-o", out, "--model", tiny_model, "--vocoder", VOCODER, "-j", "1"], capsys)
+    code, stdout, _ = run_main(["batch", src, "-t", ref, "-o", out, "--model", tiny_model, "--vocoder", VOCODER, "-j", "1"], capsys)
     assert code == 0
     row = [line for line in stdout.splitlines() if "│" in line and "s" in line and any(c.isdigit() for c in line)]
     assert row and row[-1].split("│")[1].strip() == "0" and row[-1].split("│")[2].strip() == "3"
@@ -229,7 +219,7 @@ def test_cli_batch_pairs_and_failures_exit_1(tmp_path, tree, tiny_model, capsys)
     src, ref = tree
     write_bad_file(src / "bad.wav", "non_audio")
     (tmp_path / "pairs.csv").write_text("source,target,output\nin/a.wav,ref.wav,o/a.wav\nin/bad.wav,ref.wav,o/bad.wav\n")
-    code, stdout, err = _run_main(["batch", "--pairs", tmp_path / "pairs.csv", "--model", tiny_model,
+    code, stdout, err = run_main(["batch", "--pairs", tmp_path / "pairs.csv", "--model", tiny_model,
                                    "--vocoder", VOCODER, "--threads", "1"], capsys)
     assert code == 1, err
     assert (tmp_path / "o" / "a.wav").is_file() and "not an audio file" in stdout
@@ -244,7 +234,7 @@ def test_cli_batch_pairs_and_failures_exit_1(tmp_path, tree, tiny_model, capsys)
 def test_cli_batch_usage_errors_exit_2(tmp_path, tree, capsys, argv, match):
     src, ref = tree
     argv = [a.format(src=src, ref=ref, out=tmp_path / "out") for a in argv]
-    code, _, err = _run_main(argv, capsys)
+    code, _, err = run_main(argv, capsys)
     assert code == 2 and match in err
 
 

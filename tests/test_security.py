@@ -14,6 +14,7 @@ import os
 import pickle
 
 import pytest
+from conftest import run_main
 import torch
 
 from vcconv.checkpoint import load_model_file, safe_torch_load, save_safetensors, save_training_state
@@ -57,16 +58,6 @@ def _evil_run(run_dir, marker, *, plain_pickle: bool = False):
     return run_dir
 
 
-def _run_main(argv, capsys):
-    from vcconv.cli import main
-
-    try:
-        main([str(a) for a in argv])
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _assert_refused(err: str, path) -> None:
@@ -186,7 +177,7 @@ def test_cli_every_loader_refuses_the_malicious_run(tmp_path, capsys, write_tone
         ["repr", "embed", run, src, "-o", tmp_path / "e.npz"],
     ]
     for argv in commands:
-        code, _, err = _run_main(argv, capsys)
+        code, _, err = run_main(argv, capsys)
         assert code == 2, (argv, err)
         _assert_refused(err, run / "last.pt")
     assert not marker.exists()
@@ -231,7 +222,7 @@ def test_pairs_outputs_cannot_escape(tmp_path, escape_setup, tiny_model, capsys)
     rows = ["source,target,output", "a.wav,r.wav,out/fine.wav"]
     rows += [f"a.wav,r.wav,{text.format(outside=outside)}" for text, _ in ESCAPES]
     (job / "pairs.csv").write_text("\n".join(rows) + "\n")
-    code, stdout, err = _run_main(["batch", "--pairs", job / "pairs.csv", "--model", tiny_model,
+    code, stdout, err = run_main(["batch", "--pairs", job / "pairs.csv", "--model", tiny_model,
                                    "--vocoder", "griffinlim:2", "--threads", "1"], capsys)
     assert code == 1, err
     assert (job / "out" / "fine.wav").is_file()
@@ -254,9 +245,9 @@ def test_pairs_output_root_and_allow_outside(tmp_path, escape_setup, tiny_model,
     assert (s.converted, s.failed) == (2, 0)  # relative outputs are taken from the output root
     assert (outside / "x.wav").is_file() and (outside / "abs_in_root.wav").is_file() and not (job / "x.wav").exists()
     (job / "p2.csv").write_text(f"source,target,output\na.wav,r.wav,{outside}/allowed.wav\n")
-    code, _, err = _run_main(["batch", "--pairs", job / "p2.csv", "--allow-outside", "--model", tiny_model,
+    code, _, err = run_main(["batch", "--pairs", job / "p2.csv", "--allow-outside", "--model", tiny_model,
                               "--vocoder", "griffinlim:2", "--threads", "1"], capsys)
     assert code == 0, err
     assert (outside / "allowed.wav").is_file()
-    code, _, err = _run_main(["batch", job, "-t", job / "r.wav", "-o", tmp_path / "o", "--allow-outside"], capsys)
+    code, _, err = run_main(["batch", job, "-t", job / "r.wav", "-o", tmp_path / "o", "--allow-outside"], capsys)
     assert code == 2 and "--allow-outside only applies to --pairs" in err
