@@ -324,6 +324,11 @@ def export_model(source: str | Path, output: str | Path, *, fp16: bool = True, s
     n_mels = cfg.audio.n_mels
     src = torch.randn(1, n_mels, 200, generator=gen) * 2 - 6
     ref = torch.randn(1, n_mels, 150, generator=gen) * 2 - 6
+    extra = {}
+    if cfg.model.get("content_input", "mel") != "mel":  # front-end features: a fixed random stand-in
+        from vcconv.models.frontends import feature_dim
+
+        extra["features"] = torch.randn(1, feature_dim(cfg.model["content_input"], n_mels), 200, generator=gen)
     with torch.no_grad():
-        diff = (model(src, ref) - reloaded(src, ref)).abs().max().item() if hasattr(model, "speaker") else 0.0
+        diff = (model(src, ref, **extra) - reloaded(src, ref, **extra)).abs().max().item() if hasattr(model, "speaker") else 0.0
     return {"bytes": out.stat().st_size, "params": sum(p.numel() for p in model.parameters()), "max_diff": diff}

@@ -50,6 +50,9 @@ class TrainConfig:
     # channel augmentation (see AugmentConfig): train from waveforms held in RAM; the content
     # encoder's input and the speaker reference go through random channels, the target stays clean
     augment: bool = False
+    # models with a pretrained content front end (model.content_input): channel-augmented copies
+    # per utterance whose features are cached (vcconv.data.frontend_cache)
+    frontend_augmented: int = 2
 
 
 @dataclass

@@ -16,6 +16,7 @@ from vcconv.audio import AudioConfig, load_audio, log_mel, normalize_loudness, p
 from vcconv.checkpoint import default_device, load_model_file
 from vcconv.config import check_strength
 from vcconv.errors import ModelError
+from vcconv.models.frontends import load_frontend
 from vcconv.system import cpu_threads, torch_threads
 from vcconv.vocoder import load_vocoder
 
@@ -105,6 +106,7 @@ class Converter:
         self.model, self.cfg = load_model_file(self.model_path, self.device)
         self.strength = check_strength(self.cfg.convert.get("strength", DEFAULT_STRENGTH) if strength is None else strength)
         self.audio: AudioConfig = self.cfg.audio
+        self.frontend = load_frontend(self.cfg.model.get("content_input", "mel"), threads or 0)
         self.vocoder = load_vocoder(vocoder, self.audio, self.device)
         self.f0_driven = hasattr(self.vocoder, "predict_f0")
         if pitch_shift and not self.f0_driven:
@@ -171,22 +173,37 @@ class Converter:
         s_src = self._speaker_of(source_wav[: SOURCE_VOICE_SECONDS * self.audio.sample_rate])
         return s_src + self.strength * (speaker - s_src)
 
+    def content_features(self, wav: np.ndarray, n_frames: int) -> torch.Tensor | None:
+        """The content front end's features of the source waveform ``(N,)`` -> ``(dim, n_frames)``,
+        or ``None`` for a model that reads its own mel."""
+        if self.frontend is None:
+            return None
+        feats = self.frontend(wav, n_frames, self.audio.hop_length)
+        return torch.from_numpy(feats).to(self.device)
+
+    def _content(self, mel: torch.Tensor, features: torch.Tensor | None) -> torch.Tensor:
+        return self.model.content(mel[None], None if features is None else features[None])
+
     @torch.no_grad()
-    def convert_mel(self, source_mel: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+    def convert_mel(self, source_mel: torch.Tensor, speaker: torch.Tensor,
+                    features: torch.Tensor | None = None) -> torch.Tensor:
         """``(n_mels, T)`` source log-mel + ``(1, S)`` speaker -> converted ``(n_mels, T)``.
+        ``features (dim, T)``: the front end's (:meth:`content_features`) for models that read them.
 
         Long inputs are processed in overlapping chunks (cross-faded), so memory is bounded.
         """
         T = source_mel.shape[-1]
+        if self.frontend is not None and features is None:
+            raise ModelError("this model's content encoder reads front-end features: pass features=")
         if T <= CHUNK_FRAMES:
-            return self.model.decode(self.model.content(source_mel[None]), speaker)[0]
+            return self.model.decode(self._content(source_mel, features), speaker)[0]
         out = torch.zeros_like(source_mel)
         weight = torch.zeros(T, device=source_mel.device)
         step = CHUNK_FRAMES - OVERLAP_FRAMES
         for s in range(0, T, step):
             e = min(T, s + CHUNK_FRAMES)
             seg = source_mel[:, s:e]
-            conv = self.model.decode(self.model.content(seg[None]), speaker)[0]
+            conv = self.model.decode(self._content(seg, None if features is None else features[:, s:e]), speaker)[0]
             w = torch.ones(e - s, device=source_mel.device)
             ramp = min(OVERLAP_FRAMES, e - s)
             if s > 0:
@@ -269,8 +286,9 @@ class Converter:
         t1 = time.perf_counter()
         mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
         t2 = time.perf_counter()
+        features = self.content_features(wav, mel.shape[-1])
         speaker = self.apply_strength(speaker, wav)  # model time: one more speaker-encoder pass
-        converted = self.convert_mel(mel, speaker)
+        converted = self.convert_mel(mel, speaker, features)
         t3 = time.perf_counter()
         f0 = None if target_f0 is None else self.transfer_f0(mel, target_f0)
         out = self.vocode(converted, f0)

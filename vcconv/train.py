@@ -122,6 +122,70 @@ class SegmentSampler:
         self.rng.setstate((3, tuple(int(x) for x in state), None))
 
 
+class FrontendSegmentSampler(SegmentSampler):
+    """:class:`SegmentSampler` for models whose content encoder reads a front end's features.
+
+    ``variants[utt_id]`` holds ``feat0`` (clean) .. ``featK`` ``(dim, T)`` and ``mel1`` ..
+    ``melK`` ``(n_mels, T)`` (see :mod:`vcconv.data.frontend_cache`).  The batch adds
+    ``"content_in": (B, dim, segment_frames)``: the features of a random variant (clean with
+    probability ``clean_prob``) over the same frames as the clean target ``"mel"``; the
+    reference ``"ref"`` is cut from a random variant's mel (its channel augmentation).  The
+    pseudo-speaker mel warp, if on, moves target and reference together; the content
+    features are left as they are (the words do not change).
+    """
+
+    def __init__(self, feats: dict[str, np.ndarray], variants: dict[str, dict[str, np.ndarray]],
+                 rows: list[Utterance], segment_frames: int, reference_frames: int, speakers: list[str],
+                 seed: int = 0, warp_prob: float = 0.0, warp_range: float = 0.12, clean_prob: float = 0.34):
+        usable = {k: v for k, v in feats.items() if k in variants}
+        super().__init__(usable, rows, segment_frames, reference_frames, speakers, seed, warp_prob, warp_range)
+        self.variants = [variants[r.utt_id] for r in rows if r.utt_id in usable and r.speaker in self.speaker_index]
+        self.n_aug = sum(1 for k in self.variants[0] if k.startswith("mel"))
+        self.clean_prob = clean_prob
+
+    def _pick(self) -> int:
+        if self.n_aug == 0 or self.rng.random() < self.clean_prob:
+            return 0
+        return self.rng.randint(1, self.n_aug)
+
+    def _window(self, t: int, n: int) -> tuple[int, int]:
+        return (self.rng.randint(0, t - n), 0) if t >= n else (0, math.ceil(n / t))
+
+    @staticmethod
+    def _cut(x: np.ndarray, start: int, reps: int, n: int) -> np.ndarray:
+        return (np.tile(x, (1, reps)) if reps else x)[:, start : start + n].astype(np.float32)
+
+    def sample(self, batch_size: int) -> dict:
+        mels, refs, spks, ins = [], [], [], []
+        for _ in range(batch_size):
+            idx = self.rng.randrange(len(self.items))
+            mel, spk = self.items[idx]
+            choices = self.by_speaker[spk]
+            ref_idx = idx if len(choices) == 1 else self.rng.choice([c for c in choices if c != idx])
+            start, reps = self._window(mel.shape[1], self.seg)
+            v = self._pick()
+            feats = self.variants[idx][f"feat{v}"]
+            seg, content = self._cut(mel, start, reps, self.seg), self._cut(feats, start, reps, self.seg)
+            ref_mel = self.items[ref_idx][0]
+            w = self._pick()
+            ref_src = ref_mel if w == 0 else self.variants[ref_idx][f"mel{w}"]
+            r_start, r_reps = self._window(ref_mel.shape[1], self.ref)
+            ref = self._cut(ref_src, r_start, r_reps, self.ref)
+            if self.warp_prob > 0 and self.rng.random() < self.warp_prob:
+                alpha = 1.0 + self.rng.uniform(-self.warp_range, self.warp_range)
+                seg, ref = warp_mel(seg, alpha), warp_mel(ref, alpha)
+            mels.append(seg)
+            refs.append(ref)
+            ins.append(content)
+            spks.append(spk)
+        return {
+            "mel": torch.from_numpy(np.stack(mels).astype(np.float32)),
+            "content_in": torch.from_numpy(np.stack(ins).astype(np.float32)),
+            "ref": torch.from_numpy(np.stack(refs).astype(np.float32)),
+            "speaker": torch.tensor(spks, dtype=torch.long),
+        }
+
+
 class WaveSegmentSampler:
     """Training segments cut from waveforms held in RAM, with channel augmentation.
 
@@ -259,6 +323,30 @@ class WaveSegmentSampler:
         self.np_rng.bit_generator.state = state["augment"]
 
 
+def _frontend_samplers(cfg: RunConfig, feats: dict, rows_train: list, rows_valid: list, speakers: list,
+                       cache_dir: Path, rank: int, name: str):
+    """Train and validation :class:`FrontendSegmentSampler` (building the front-end cache if needed)."""
+    from vcconv.data.frontend_cache import build_frontend_cache, load_frontend_cache
+
+    tc, n_aug = cfg.train, cfg.train.frontend_augmented
+    rows = rows_train + rows_valid
+    if rank == 0:
+        log.info("content front end %s: caching features of %d utterances (+%d channel copies each)", name,
+                 len(rows), n_aug)
+        build_frontend_cache(rows, cfg.audio, cache_dir, name, cfg.augment, n_aug)
+    variants = load_frontend_cache(rows, cfg.audio, cache_dir, name, n_aug)
+    sampler = FrontendSegmentSampler(feats, variants, rows_train, tc.segment_frames, tc.reference_frames, speakers,
+                                     seed=tc.seed + 1000 * rank, warp_prob=tc.warp_prob, warp_range=tc.warp_range)
+    val_sampler = None
+    if rows_valid:
+        try:
+            val_sampler = FrontendSegmentSampler(feats, variants, rows_valid, tc.segment_frames, tc.reference_frames,
+                                                 speakers, seed=1234)
+        except DataError:
+            pass
+    return sampler, val_sampler
+
+
 def load_training_waves(rows: list[Utterance], audio: AudioConfig) -> dict[str, np.ndarray]:
     """``{utt_id: (N,) int16}``: each row's :func:`~vcconv.data.features.prepared_waveform`, for
     :class:`WaveSegmentSampler`.  Files that fail to load are skipped with one warning."""
@@ -365,7 +453,11 @@ def train(
     model = build_model(cfg.model_kind, cfg.model).to(dev)
     warps = dict(warp_prob=tc.warp_prob, warp_range=tc.warp_range, content_warp_prob=tc.content_warp_prob,
                  content_warp_range=tc.content_warp_range)
-    if tc.augment:  # waveforms in RAM: channel-augmented content input and reference, clean target
+    content_input = cfg.model.get("content_input", "mel")
+    if content_input != "mel":  # a pretrained front end: its features cached per utterance and channel
+        sampler, val_sampler = _frontend_samplers(cfg, feats, rows_train, rows_valid, speakers, cache_dir, rank,
+                                                  content_input)
+    elif tc.augment:  # waveforms in RAM: channel-augmented content input and reference, clean target
         augment = ChannelAugment(cfg.augment, cfg.audio.sample_rate)
         sampler = WaveSegmentSampler(load_training_waves(rows_train, cfg.audio), rows_train, cfg.audio,
                                      tc.segment_frames, tc.reference_frames, speakers, augment,
@@ -373,12 +465,13 @@ def train(
     else:
         sampler = SegmentSampler(feats, rows_train, tc.segment_frames, tc.reference_frames, speakers,
                                  seed=tc.seed + 1000 * rank, **warps)
-    val_sampler = None
-    if rows_valid:
-        try:
-            val_sampler = SegmentSampler(feats, rows_valid, tc.segment_frames, tc.reference_frames, speakers, seed=1234)
-        except DataError:
-            val_sampler = None
+    if content_input == "mel":
+        val_sampler = None
+        if rows_valid:
+            try:
+                val_sampler = SegmentSampler(feats, rows_valid, tc.segment_frames, tc.reference_frames, speakers, seed=1234)
+            except DataError:
+                val_sampler = None
 
     step = 0
     param_groups = [p for p in model.parameters() if p.requires_grad]
@@ -395,9 +488,12 @@ def train(
         # fine-tuning: weights (and feature statistics) of an existing model, fresh optimizer, step 0
         from vcconv.checkpoint import load_model_file
 
-        source, _ = load_model_file(init_from, "cpu")
+        source, source_cfg = load_model_file(init_from, "cpu")
         own = unwrap(model).state_dict()
         weights = source.state_dict()
+        if source_cfg.model.get("content_input", "mel") != cfg.model.get("content_input", "mel"):
+            # another content front end: the content encoder starts fresh, decoder and speaker encoder carry over
+            weights = {k: v for k, v in weights.items() if not k.startswith("content_encoder.")}
         # the adversary's classifier knows the source corpus's speakers: on a corpus with another
         # speaker count it starts fresh (the rest must still fit exactly; reported below as newly initialised)
         if any(k.startswith("classifier.") and k in own and own[k].shape != v.shape for k, v in weights.items()):

@@ -15,6 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vcconv.errors import ModelError
+
+from vcconv.models.frontends import check_frontend, feature_dim
 from vcconv.models.layers import ContentEncoder, Decoder, SpeakerEncoder
 
 
@@ -33,6 +36,9 @@ class AdaINConfig:
     kl_weight: float = 0.01
     kl_anneal_steps: int = 2000
     n_speakers: int = 0  # training speakers (used by adversarial variants; 0 = unknown)
+    # what the content encoder reads: "mel" (its own log-mel) or a pretrained ASR encoder's
+    # features ("whisper-tiny", vcconv.models.frontends); the speaker path always reads the mel
+    content_input: str = "mel"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,15 +74,28 @@ class AdaINVC(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.norm = MelNormalizer(cfg.n_mels)
-        self.content_encoder = ContentEncoder(cfg.n_mels, cfg.channels, cfg.content_dim, cfg.enc_blocks, cfg.kernel, cfg.use_in)
+        check_frontend(cfg.content_input)
+        self.content_encoder = ContentEncoder(feature_dim(cfg.content_input, cfg.n_mels), cfg.channels, cfg.content_dim, cfg.enc_blocks, cfg.kernel, cfg.use_in)
         self.speaker_encoder = SpeakerEncoder(cfg.n_mels, cfg.channels, cfg.speaker_dim, cfg.spk_blocks, cfg.kernel)
         self.decoder = Decoder(cfg.content_dim, cfg.channels, cfg.speaker_dim, cfg.n_mels, cfg.dec_blocks, cfg.kernel, cfg.conditioning)
 
     # ---------------------------------------------------------------- inference
-    def content(self, mel: torch.Tensor) -> torch.Tensor:
-        """Content code (posterior mean). ``(B, n_mels, T)`` -> ``(B, content_dim, T)``."""
-        mu, _ = self.content_encoder(self.norm(mel))
+    def content(self, mel: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """Content code (posterior mean). ``(B, n_mels, T)`` -> ``(B, content_dim, T)``.
+
+        A model whose ``content_input`` is not ``"mel"`` reads ``features (B, dim, T)`` of its
+        front end instead (computed from the waveform, see :mod:`vcconv.models.frontends`).
+        """
+        mu, _ = self.content_encoder(self.encoder_input(mel, features))
         return mu
+
+    def encoder_input(self, mel: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """What the content encoder reads: the standardised mel, or the front end's features."""
+        if self.cfg.content_input == "mel":
+            return self.norm(mel)
+        if features is None:
+            raise ModelError(f"this model reads '{self.cfg.content_input}' features: pass features=(B, dim, T)")
+        return features
 
     def speaker(self, mel: torch.Tensor) -> torch.Tensor:
         """Speaker vector of a reference clip. ``(B, n_mels, T)`` -> ``(B, speaker_dim)``."""
@@ -86,9 +105,10 @@ class AdaINVC(nn.Module):
         """``(B, content_dim, T), (B, speaker_dim)`` -> log-mel ``(B, n_mels, T)``."""
         return self.norm.inverse(self.decoder(content, spk))
 
-    def forward(self, source_mel: torch.Tensor, reference_mel: torch.Tensor) -> torch.Tensor:
+    def forward(self, source_mel: torch.Tensor, reference_mel: torch.Tensor,
+                features: torch.Tensor | None = None) -> torch.Tensor:
         """Convert: words of ``source_mel (B, n_mels, T)`` in the voice of ``reference_mel (B, n_mels, T')``."""
-        return self.decode(self.content(source_mel), self.speaker(reference_mel))
+        return self.decode(self.content(source_mel, features), self.speaker(reference_mel))
 
     # ----------------------------------------------------------------- training
     def kl_weight_at(self, step: int) -> float:
@@ -100,6 +120,7 @@ class AdaINVC(nn.Module):
         """Reconstruction loss of ``batch["mel"] (B, n_mels, T)`` from its content and a speaker
         vector of ``batch["ref"] (B, n_mels, T')`` (another clip of the same speaker).
 
+        A model with a feature front end reads ``batch["content_in"] (B, dim, T)``.
         If the batch holds ``"mel_in"`` (the same segment with its speaker cues perturbed, see
         ``train.content_warp_prob``), the content encoder reads that instead, so it must become
         invariant to the perturbation while the decoder still rebuilds the unperturbed ``mel``.
@@ -117,7 +138,11 @@ class AdaINVC(nn.Module):
         standardised ``batch["mel"]`` and the KL term (zero when off or in eval mode).
         """
         x = self.norm(batch["mel"])
-        mu, logvar = self.content_encoder(self.norm(batch["mel_in"]) if "mel_in" in batch else x)
+        if self.cfg.content_input != "mel":
+            content_in = self.encoder_input(batch["mel"], batch.get("content_in"))
+        else:
+            content_in = self.norm(batch["mel_in"]) if "mel_in" in batch else x
+        mu, logvar = self.content_encoder(content_in)
         if self.cfg.kl_weight > 0 and self.training:
             logvar = logvar.clamp(-10, 4)
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
