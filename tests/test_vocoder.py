@@ -337,3 +337,30 @@ def test_default_vocoder_follows_front_end():
             assert voc(mel).shape == (11 * CFG.hop_length,)
     # a front end no shipped vocoder was trained for falls back to Griffin-Lim
     assert isinstance(load_vocoder(None, AudioConfig(n_mels=64), "cpu"), GriffinLimVocoder)
+
+
+def test_gan_stage_trains_discriminators_and_resumes_them(tmp_path):
+    from vcconv.checkpoint import load_training_state
+    from vcconv.vocoder.gan import Discriminators, discriminator_loss, generator_losses
+    from vcconv.vocoder.train import train_vocoder, vocoder_config
+
+    disc = Discriminators()
+    real, fake = torch.randn(2, 4096) * 0.1, torch.zeros(2, 4096)
+    outs_r, outs_f = disc(real), disc(fake)
+    assert len(outs_r) == 8 and all(logit.shape[0] == 2 for logit, _ in outs_r)
+    adv, fm = generator_losses(outs_r, outs_f)
+    assert torch.isfinite(discriminator_loss(outs_r, outs_f)) and fm > 0 and adv > 0
+
+    manifest = tiny_manifest(tmp_path)
+    sets = [f"{k}={v}" for k, v in TINY.items()] + ["batch_size=2", "segment_frames=32", "num_threads=1",
+                                                    "gan_after_steps=1", "log_every=1"]
+    run = tmp_path / "gan"
+    train_vocoder(run, manifest, vocoder_config("hnf", sets, max_steps=3))
+    state = load_training_state(run)
+    assert set(state["aux"]["gan"]) == {"disc", "opt"}
+    rows = (run / "log.csv").read_text().splitlines()[1:]
+    assert '"disc"' not in rows[0] and '"disc"' in rows[-1] and '"fm"' in rows[-1]  # step 1 regression only
+    d0 = {k: v.clone() for k, v in state["aux"]["gan"]["disc"].items()}
+    train_vocoder(run, manifest, vocoder_config("hnf", sets, max_steps=4))
+    d1 = load_training_state(run)["aux"]["gan"]["disc"]
+    assert any(not torch.equal(d0[k], d1[k]) for k in d0)  # resumed discriminators kept training

@@ -82,8 +82,9 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
 
 
 def save_training_state(run_dir: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
-                        cfg: RunConfig, extra: dict | None = None) -> Path:
-    """Atomically write ``RUN_DIR/last.pt`` (model, optimizer, step, config, RNG)."""
+                        cfg: RunConfig, extra: dict | None = None, aux: dict | None = None) -> Path:
+    """Atomically write ``RUN_DIR/last.pt`` (model, optimizer, step, config, RNG).
+    ``extra``: JSON-able loop state; ``aux``: tensors of training-only parts (state dicts)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     state = {
@@ -95,6 +96,8 @@ def save_training_state(run_dir: str | Path, model: nn.Module, optimizer: torch.
         "torch_rng": torch.get_rng_state(),
         "extra": json.dumps(extra or {}),
     }
+    if aux:
+        state["aux"] = aux
     if torch.cuda.is_available():
         state["cuda_rng"] = torch.cuda.get_rng_state_all()
     path = run_dir / "last.pt"

@@ -53,6 +53,12 @@ class TrainConfig:
     # models with a pretrained content front end (model.content_input): channel-augmented copies
     # per utterance whose features are cached (vcconv.data.frontend_cache)
     frontend_augmented: int = 2
+    # vocoder GAN stage (vcconv.vocoder.gan): from this step on, multi-period + multi-resolution
+    # discriminators add an adversarial and a feature-matching loss (-1 = regression only)
+    gan_after_steps: int = -1
+    gan_weight: float = 1.0
+    fm_weight: float = 2.0
+    disc_lr: float = 2e-4
 
 
 @dataclass

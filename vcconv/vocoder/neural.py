@@ -300,12 +300,16 @@ class ISTFTVocoder(_MelVocoder):
         wav = self.apply_postfilter(self.istft(self.spectrum(mel.float())), mel)
         return wav[0] if squeeze else wav
 
-    def loss(self, batch: dict, step: int = 0) -> dict[str, torch.Tensor]:
-        """``batch["wav"]``: ``(B, N)`` with N a multiple of hop.  Returns losses with a ``"total"``."""
+    def loss(self, batch: dict, step: int = 0, keep_pred: bool = False) -> dict[str, torch.Tensor]:
+        """``batch["wav"]``: ``(B, N)`` with N a multiple of hop.  Returns losses with a ``"total"``
+        (and the generated ``"pred" (B, N)`` when ``keep_pred``, for the GAN stage)."""
         wav = batch["wav"]
         mel = log_mel(wav, self.audio)
         pred = self(mel)
-        return reconstruction_losses(pred, wav, self.audio, self.cfg.w_mel, self.cfg.w_stft)
+        losses = reconstruction_losses(pred, wav, self.audio, self.cfg.w_mel, self.cfg.w_stft)
+        if keep_pred:
+            losses["pred"] = pred
+        return losses
 
 
 class HNFVocoder(_MelVocoder):
@@ -504,8 +508,9 @@ class HNFVocoder(_MelVocoder):
         t = torch.exp(-0.5 * ((idx - pos[:, None]) / self.cfg.f0_sigma_bins) ** 2)
         return t / t.sum(1, keepdim=True).clamp(min=1e-8)
 
-    def loss(self, batch: dict, step: int = 0) -> dict[str, torch.Tensor]:
-        """``batch["wav"]`` ``(B, N)``, ``batch["f0"]`` ``(B, N // hop + 1)`` Hz (0 = unvoiced).
+    def loss(self, batch: dict, step: int = 0, keep_pred: bool = False) -> dict[str, torch.Tensor]:
+        """``batch["wav"]`` ``(B, N)``, ``batch["f0"]`` ``(B, N // hop + 1)`` Hz (0 = unvoiced);
+        ``keep_pred``: also return the generated ``"pred" (B, N)`` (for the GAN stage).
 
         The synthesiser is driven by the given F0 (teacher forcing); the F0 head
         learns it by soft-label cross-entropy (voiced frames) and a voiced/unvoiced BCE.
@@ -526,6 +531,8 @@ class HNFVocoder(_MelVocoder):
         losses["f0"] = f0_ce
         losses["vuv"] = vuv
         losses["total"] = losses["total"] + self.cfg.w_f0 * f0_ce + self.cfg.w_vuv * vuv
+        if keep_pred:
+            losses["pred"] = pred
         return losses
 
 

@@ -243,6 +243,7 @@ def train_vocoder(
         val_batches = [vs.sample(VALID_SEGMENTS // 2, tc.segment_frames, vrng) for _ in range(2)]
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, betas=(0.8, 0.99))
+    gan = GANStage(tc, dev) if tc.gan_after_steps >= 0 else None
     step, train_s, best_val = 0, 0.0, float("inf")
     if resume is not None:
         model.load_state_dict(resume["model"])
@@ -254,6 +255,8 @@ def train_vocoder(
         best_val = float(extra.get("best_val", "inf"))
         if "sampler" in extra:
             sampler.set_state(extra["sampler"])
+        if gan is not None and "gan" in resume.get("aux", {}):
+            gan.load_state_dict(resume["aux"]["gan"])
         log.info("resumed from step %d (%.0f s trained)", step, train_s)
     else:
         if source is not None:
@@ -278,8 +281,9 @@ def train_vocoder(
         log_file.flush()
 
     def checkpoint() -> None:
-        save_training_state(run_dir, model, optimizer, step, cfg,
-                            {"sampler": sampler.get_state(), "train_s": train_s, "best_val": best_val})
+        extra = {"sampler": sampler.get_state(), "train_s": train_s, "best_val": best_val}
+        save_training_state(run_dir, model, optimizer, step, cfg, extra,
+                            aux={"gan": gan.state_dict()} if gan is not None else None)
 
     budget_s = tc.time_budget_min * 60 if tc.time_budget_min > 0 else float("inf")
     wall0 = time.time()
@@ -298,7 +302,10 @@ def train_vocoder(
             for group in optimizer.param_groups:
                 group["lr"] = tc.lr * _lr_factor(step, frac)
             batch = {k: v.to(dev) for k, v in sampler.sample(tc.batch_size).items()}
-            losses = model.loss(batch, step)
+            adversarial = gan is not None and step >= tc.gan_after_steps
+            losses = model.loss(batch, step, keep_pred=True) if adversarial else model.loss(batch, step)
+            if adversarial:
+                losses.update(gan.step(losses.pop("pred"), batch["wav"], losses["total"]))
             total = losses["total"]
             if not math.isfinite(float(total.detach())):
                 raise RuntimeError(f"loss became {float(total.detach())} at step {step}; lower train.lr")
@@ -335,6 +342,42 @@ def train_vocoder(
     save_vocoder(model, run_dir / "model.safetensors", cfg=cfg)
     return {"steps": step, "wall_s": time.time() - wall0, "train_s": train_s, "stop": stop,
             "best_val": best_val, "run_dir": str(run_dir)}
+
+
+class GANStage:
+    """Discriminators, their optimizer and the generator's adversarial terms (vcconv.vocoder.gan)."""
+
+    def __init__(self, tc, dev: torch.device):
+        from vcconv.vocoder.gan import Discriminators
+
+        self.tc = tc
+        self.disc = Discriminators().to(dev)
+        self.opt = torch.optim.AdamW(self.disc.parameters(), lr=tc.disc_lr, betas=(0.8, 0.99))
+
+    def step(self, pred: torch.Tensor, wav: torch.Tensor, regression: torch.Tensor) -> dict:
+        """One discriminator update on ``(B, N)`` real/generated audio; returns the generator's
+        new ``"total"`` (regression + adversarial + feature matching) and the parts for the log."""
+        from vcconv.vocoder.gan import discriminator_loss, generator_losses
+
+        n = min(pred.shape[-1], wav.shape[-1])
+        pred, wav = pred[..., :n], wav[..., :n]
+        d_loss = discriminator_loss(self.disc(wav), self.disc(pred.detach()))
+        self.opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.disc.parameters(), 10.0)
+        self.opt.step()
+        with torch.no_grad():
+            real = self.disc(wav)
+        adv, fm = generator_losses(real, self.disc(pred))
+        total = regression + self.tc.gan_weight * adv + self.tc.fm_weight * fm
+        return {"total": total, "disc": d_loss.detach(), "adv": adv.detach(), "fm": fm.detach()}
+
+    def state_dict(self) -> dict:
+        return {"disc": self.disc.state_dict(), "opt": self.opt.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.disc.load_state_dict(state["disc"])
+        self.opt.load_state_dict(state["opt"])
 
 
 @torch.no_grad()

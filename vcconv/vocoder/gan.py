@@ -1,0 +1,102 @@
+"""Adversarial stage of vocoder training: multi-period (HiFi-GAN) and multi-resolution
+(UnivNet) discriminators, least-squares GAN losses and feature matching.
+
+The generator keeps its regression losses (multi-resolution STFT + mel); after
+``train.gan_after_steps`` the trainer adds ``gan_weight * adversarial + fm_weight * feature
+matching``.  Discriminators are training-only: they live in the run's ``last.pt``, never in the
+released weights.  Waveforms are ``(B, N)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+PERIODS = (2, 3, 5, 7, 11)
+RESOLUTIONS = ((512, 128), (1024, 256), (256, 64))  # (n_fft, hop)
+
+
+class PeriodDiscriminator(nn.Module):
+    """Samples folded into ``period`` columns, 2-D convs over (time / period, period)."""
+
+    def __init__(self, period: int, channels: tuple[int, ...] = (16, 32, 64, 128)):
+        super().__init__()
+        self.period = period
+        layers, c_in = [], 1
+        for c in channels:
+            layers.append(weight_norm(nn.Conv2d(c_in, c, (5, 1), (3, 1), padding=(2, 0))))
+            c_in = c
+        self.convs = nn.ModuleList(layers)
+        self.out = weight_norm(nn.Conv2d(c_in, 1, (3, 1), padding=(1, 0)))
+
+    def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``(B, N)`` -> logits ``(B, L)`` and the feature maps."""
+        b, n = wav.shape
+        pad = (-n) % self.period
+        x = F.pad(wav, (0, pad), mode="reflect" if pad < n else "constant")
+        x = x.view(b, 1, -1, self.period)
+        feats = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.1)
+            feats.append(x)
+        x = self.out(x)
+        feats.append(x)
+        return x.flatten(1), feats
+
+
+class ResolutionDiscriminator(nn.Module):
+    """2-D convs over one STFT magnitude ``(freq, time)``."""
+
+    def __init__(self, n_fft: int, hop: int, channels: int = 32):
+        super().__init__()
+        self.n_fft, self.hop = n_fft, hop
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        self.convs = nn.ModuleList([
+            weight_norm(nn.Conv2d(1, channels, (7, 5), padding=(3, 2))),
+            weight_norm(nn.Conv2d(channels, channels, (5, 3), (2, 1), padding=(2, 1))),
+            weight_norm(nn.Conv2d(channels, channels, (5, 3), (2, 1), padding=(2, 1))),
+            weight_norm(nn.Conv2d(channels, channels, (3, 3), padding=(1, 1))),
+        ])
+        self.out = weight_norm(nn.Conv2d(channels, 1, (3, 3), padding=(1, 1)))
+
+    def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        spec = torch.stft(wav.float(), self.n_fft, self.hop, window=self.window, return_complex=True)
+        x = torch.log1p(spec.abs())[:, None]  # (B, 1, F, T)
+        feats = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.1)
+            feats.append(x)
+        x = self.out(x)
+        feats.append(x)
+        return x.flatten(1), feats
+
+
+class Discriminators(nn.Module):
+    """All period and resolution discriminators.  ``(B, N)`` -> list of (logits, feature maps)."""
+
+    def __init__(self, periods: tuple[int, ...] = PERIODS, resolutions: tuple[tuple[int, int], ...] = RESOLUTIONS):
+        super().__init__()
+        self.parts = nn.ModuleList([PeriodDiscriminator(p) for p in periods]
+                                   + [ResolutionDiscriminator(n, h) for n, h in resolutions])
+
+    def forward(self, wav: torch.Tensor) -> list[tuple[torch.Tensor, list[torch.Tensor]]]:
+        return [d(wav) for d in self.parts]
+
+
+def discriminator_loss(real: list, fake: list) -> torch.Tensor:
+    """Least-squares GAN: real towards 1, generated towards 0 (``fake`` from a detached waveform)."""
+    return sum(torch.mean((1 - r) ** 2) + torch.mean(f ** 2) for (r, _), (f, _) in zip(real, fake))
+
+
+def generator_losses(real: list, fake: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(adversarial, feature matching)``: generated towards 1; L1 between the discriminators'
+    feature maps of real (no gradient) and generated audio, averaged over layers."""
+    adv = sum(torch.mean((1 - f) ** 2) for f, _ in fake)
+    fm, n = 0.0, 0
+    for (_, feats_r), (_, feats_f) in zip(real, fake):
+        for a, b in zip(feats_r, feats_f):
+            fm = fm + F.l1_loss(b, a.detach())
+            n += 1
+    return adv, fm / max(1, n)
