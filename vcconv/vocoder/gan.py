@@ -18,6 +18,17 @@ PERIODS = (2, 3, 5, 7, 11)
 RESOLUTIONS = ((512, 128), (1024, 256), (256, 64))  # (n_fft, hop)
 
 
+def _conv_stack(convs: nn.ModuleList, out: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Leaky-ReLU conv layers then the output conv: ``(B, 1, H, W)`` -> flat logits ``(B, L)`` and every layer's output."""
+    feats = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), 0.1)
+        feats.append(x)
+    x = out(x)
+    feats.append(x)
+    return x.flatten(1), feats
+
+
 class PeriodDiscriminator(nn.Module):
     """Samples folded into ``period`` columns, 2-D convs over (time / period, period)."""
 
@@ -36,14 +47,7 @@ class PeriodDiscriminator(nn.Module):
         b, n = wav.shape
         pad = (-n) % self.period
         x = F.pad(wav, (0, pad), mode="reflect" if pad < n else "constant")
-        x = x.view(b, 1, -1, self.period)
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            feats.append(x)
-        x = self.out(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return _conv_stack(self.convs, self.out, x.view(b, 1, -1, self.period))
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -63,14 +67,7 @@ class ResolutionDiscriminator(nn.Module):
 
     def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         spec = torch.stft(wav.float(), self.n_fft, self.hop, window=self.window, return_complex=True)
-        x = torch.log1p(spec.abs())[:, None]  # (B, 1, F, T)
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            feats.append(x)
-        x = self.out(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return _conv_stack(self.convs, self.out, torch.log1p(spec.abs())[:, None])  # (B, 1, F, T)
 
 
 class Discriminators(nn.Module):
