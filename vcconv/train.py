@@ -84,15 +84,20 @@ class SegmentSampler:
         reps = math.ceil(n / t)  # short clip: tile (reflect would invent content)
         return np.tile(mel, (1, reps))[:, :n]
 
+    def _draw_pair(self) -> tuple[int, int]:
+        """A random item and another item of the same speaker (itself when the speaker has one)."""
+        idx = self.rng.randrange(len(self.items))
+        choices = self.by_speaker[self.items[idx][1]]
+        ref_idx = self.rng.choice(choices) if len(choices) == 1 else idx
+        while ref_idx == idx and len(choices) > 1:
+            ref_idx = self.rng.choice(choices)
+        return idx, ref_idx
+
     def sample(self, batch_size: int) -> dict:
         mels, refs, spks, ins = [], [], [], []
         for _ in range(batch_size):
-            idx = self.rng.randrange(len(self.items))
+            idx, ref_idx = self._draw_pair()
             mel, spk = self.items[idx]
-            choices = self.by_speaker[spk]
-            ref_idx = self.rng.choice(choices) if len(choices) == 1 else idx
-            while ref_idx == idx and len(choices) > 1:
-                ref_idx = self.rng.choice(choices)
             seg = self._crop(mel, self.seg, self.rng).astype(np.float32)
             ref = self._crop(self.items[ref_idx][0], self.ref, self.rng).astype(np.float32)
             if self.warp_prob > 0 and self.rng.random() < self.warp_prob:
@@ -158,10 +163,8 @@ class FrontendSegmentSampler(SegmentSampler):
     def sample(self, batch_size: int) -> dict:
         mels, refs, spks, ins = [], [], [], []
         for _ in range(batch_size):
-            idx = self.rng.randrange(len(self.items))
+            idx, ref_idx = self._draw_pair()
             mel, spk = self.items[idx]
-            choices = self.by_speaker[spk]
-            ref_idx = idx if len(choices) == 1 else self.rng.choice([c for c in choices if c != idx])
             start, reps = self._window(mel.shape[1], self.seg)
             v = self._pick()
             feats = self.variants[idx][f"feat{v}"]
