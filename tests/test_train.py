@@ -139,6 +139,19 @@ def test_init_from_keeps_the_architecture_and_adds_an_adversary(corpus, tmp_path
         if not k.startswith("classifier."):
             assert torch.equal(again.state_dict()[k], v), k
 
+    # a wider content code: the layers that write and read it start fresh, every other tensor is inherited
+    wider = tmp_path / "wider"
+    width = source.cfg.content_dim * 2
+    main(["train", "--data", str(corpus), "--out", str(wider), "--max-steps", "1", "--device", "cpu",
+          "--init-from", str(base), *_sets(train_only + ["lr=0", "weight_decay=0", f"model.content_dim={width}"])])
+    widened, _ = load_model_file(wider, "cpu")
+    assert widened.cfg.content_dim == width and widened.decoder.inp.weight.shape[1] == width
+    fresh = {k for k, v in source.state_dict().items() if widened.state_dict()[k].shape != v.shape}
+    assert fresh and all(k.startswith(("content_encoder.mean", "content_encoder.logvar", "decoder.inp")) for k in fresh)
+    for k, v in source.state_dict().items():
+        if k not in fresh:
+            assert torch.equal(widened.state_dict()[k], v), k
+
     # weights of another architecture are one clear error
     with pytest.raises(SystemExit) as exc:
         main(["train", "--data", str(corpus), "--out", str(tmp_path / "bad"), "--max-steps", "1", "--device", "cpu",

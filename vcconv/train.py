@@ -501,6 +501,9 @@ def train(
         # speaker count it starts fresh (the rest must still fit exactly; reported below as newly initialised)
         if any(k.startswith("classifier.") and k in own and own[k].shape != v.shape for k, v in weights.items()):
             weights = {k: v for k, v in weights.items() if not k.startswith("classifier.")}
+        if source_cfg.model.get("content_dim") != cfg.model.get("content_dim"):
+            # a wider or narrower content code: the layers that write and read it start fresh
+            weights = {k: v for k, v in weights.items() if k not in own or own[k].shape == v.shape}
         try:
             result = unwrap(model).load_state_dict(weights, strict=False)
         except RuntimeError as err:  # a shape mismatch
