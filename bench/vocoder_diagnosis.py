@@ -33,6 +33,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from vcconv.audio import AudioConfig, load_audio, log_mel, preprocess  # noqa: E402
 from vcconv.data.manifest import read_manifest  # noqa: E402
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--vocoder", default=None, help="vocoder file or run dir (default: the shipped one)")
     ap.add_argument("--manifest", type=Path, default=ROOT / "data" / "manifest.tsv")
     ap.add_argument("--split", default="valid")
+    ap.add_argument("--real", default=None, metavar="SPLIT",
+                    help="the real held-out speakers of SPLIT in bench/realspeech_split.json instead of --manifest/--split")
     ap.add_argument("-n", type=int, default=16, help="utterances (seeded shuffle)")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
@@ -118,9 +121,15 @@ def main(argv: list[str] | None = None) -> dict:
     audio = AudioConfig()
     voc = load_vocoder(args.vocoder, audio, "cpu")
     gl = load_vocoder("griffinlim:100", audio, "cpu")
-    rows = read_manifest(args.manifest, args.split)
-    random.Random(args.seed).shuffle(rows)
-    rows = rows[: args.n]
+    if args.real:
+        from vocoder_eval import pick_utterances, real_split
+
+        manifests, speakers = real_split(args.real)
+        rows = pick_utterances(manifests, args.n, args.seed, speakers)
+    else:
+        rows = read_manifest(args.manifest, args.split)
+        random.Random(args.seed).shuffle(rows)
+        rows = rows[: args.n]
     make = {"oracle": oracle_rows, "f0": f0_rows, "postfilter": postfilter_rows}[args.what]
     results: dict[str, list[tuple[float, float]]] = {}
     for row in rows:
@@ -130,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
             outs = {"Griffin-Lim 100": gl(mel[None])[0], **make(voc, wav, mel, audio)}
         for label, out in outs.items():
             results.setdefault(label, []).append(scores(wav, out.float().numpy(), audio.sample_rate))
-    print(f"{args.what}: {len(rows)} utterances of the '{args.split}' split, vocoder {args.vocoder or 'default'}")
+    print(f"{args.what}: {len(rows)} utterances of the '{args.real or args.split}' split, vocoder {args.vocoder or 'default'}")
     print(f"| {'system':40s} | PESQ-wb | STOI |\n|---|---|---|")
     summary = {}
     for label, vals in results.items():

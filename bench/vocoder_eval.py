@@ -180,6 +180,12 @@ def paired_table(per: dict[str, list[dict]], systems: list[System], base: str = 
     return "\n".join(lines), out
 
 
+def real_split(split: str) -> tuple[list[Path], list[str]]:
+    """``(manifests, speakers)`` of the real held-out speakers of ``split`` (bench/realspeech_split.json)."""
+    spec = json.loads((ROOT / "bench" / "realspeech_split.json").read_text())
+    return [ROOT / m for m in spec["manifests"]], spec["splits"][split]
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--manifest", type=Path, action="append", default=None,
@@ -206,8 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.speakers:
         speakers = [s for s in args.speakers.split(",") if s]
     if args.real:
-        spec = json.loads((ROOT / "bench" / "realspeech_split.json").read_text())
-        manifests, speakers = [ROOT / m for m in spec["manifests"]], spec["splits"][args.real]
+        manifests, speakers = real_split(args.real)
     rows = pick_utterances(manifests, args.n, args.seed, speakers)
     torch.set_num_threads(1)
     per: dict[str, list[dict]] = {s.label: [] for s in systems}

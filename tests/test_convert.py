@@ -149,3 +149,73 @@ def test_f0_auto_is_transfer_with_hnf_and_predict_with_griffin_lim():
 
     assert Converter(device="cpu").f0_mode == "transfer"
     assert Converter(vocoder="griffinlim:2", device="cpu").f0_mode == "predict"
+
+
+def test_spectrum_match_moves_band_statistics_to_the_reference():
+    import torch
+
+    from vcconv.convert import Converter, band_statistics
+
+    conv = Converter(vocoder="griffinlim:2", device="cpu", spectrum_match=1.0)
+    gen = torch.Generator().manual_seed(0)
+    mel = torch.randn(80, 120, generator=gen) - 6.0
+    ref = (torch.randn(80, 1, generator=gen) - 4.0, torch.rand(80, 1, generator=gen) + 0.5)
+    mean, std = band_statistics(conv.match_spectrum(mel, ref))
+    assert torch.allclose(mean, ref[0], atol=1e-4) and torch.allclose(std, ref[1], atol=1e-4)
+    conv.spectrum_match = 0.5
+    half_mean, _ = band_statistics(conv.match_spectrum(mel, ref))
+    assert torch.allclose(half_mean, (band_statistics(mel)[0] + ref[0]) / 2, atol=1e-4)
+    conv.spectrum_match = 0.0
+    assert torch.equal(conv.match_spectrum(mel, ref), mel)
+
+
+def test_band_statistics_ignore_silent_frames():
+    import torch
+
+    from vcconv.convert import band_statistics
+
+    speech = torch.full((80, 50), -3.0) + torch.linspace(-1, 1, 50)
+    with_silence = torch.cat([torch.full((80, 200), -11.5), speech], dim=1)  # the log-mel floor
+    for a, b in zip(band_statistics(speech), band_statistics(with_silence)):
+        assert torch.allclose(a, b)
+
+
+def test_convert_hands_the_vocoder_a_mel_with_the_reference_spectrum():
+    import torch
+
+    from vcconv.convert import Converter, band_statistics
+
+    conv = Converter(vocoder="griffinlim:2", device="cpu", spectrum_match=1.0, threads=1)
+    seen = []
+    vocode = conv.vocode
+    conv.vocode = lambda mel, f0=None: seen.append(mel) or vocode(mel, f0)
+    conv.convert(SOURCE, [TARGET])
+    conv.spectrum_match = 0.0
+    conv.convert(SOURCE, [TARGET])
+    ref_mean, ref_std = conv.reference_spectrum([TARGET])
+    matched, plain = (band_statistics(m) for m in seen)
+    gap = {name: float((stats[0] - ref_mean).abs().mean() + (stats[1] - ref_std).abs().mean())
+           for name, stats in (("matched", matched), ("plain", plain))}
+    # (not exactly zero: the speech frames are chosen again after the transform)
+    assert gap["matched"] < 0.2 * gap["plain"], gap
+
+
+def test_spectrum_match_is_validated_stored_and_refused_by_world(tmp_path):
+    import inspect
+
+    from vcconv.cli.batch import batch_cmd
+    from vcconv.cli import main
+    from vcconv.convert import Converter, make_converter
+    from vcconv.errors import ModelError
+
+    with pytest.raises(ModelError, match="spectrum-match"):
+        Converter(vocoder="griffinlim:2", device="cpu", spectrum_match=1.5)
+    shipped = ROOT / "pretrained" / "adain-base.safetensors"
+    mine = tmp_path / "mine.safetensors"
+    main(["export", str(shipped), "-o", str(mine), "--spectrum-match", "0.7"])
+    assert Converter(mine, vocoder="griffinlim:2", device="cpu").spectrum_match == 0.7
+    assert Converter(mine, vocoder="griffinlim:2", device="cpu", spectrum_match=0.0).spectrum_match == 0.0
+    assert inspect.signature(batch_cmd).parameters["spectrum_match"].default.default is None
+    pytest.importorskip("pyworld")
+    with pytest.raises(ModelError, match="spectrum-match"):
+        make_converter("world", spectrum_match=1.0)

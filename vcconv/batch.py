@@ -491,10 +491,12 @@ def run_jobs(
     strength: float | None = None,
     pitch_shift: float = 0.0,
     f0: str | None = None,
+    spectrum_match: float | None = None,
 ) -> BatchSummary:
     """Run ``jobs`` (see the module docstring).  ``threads=0``: ``max(1, idle cores // workers)``
     (:func:`vcconv.system.cpu_threads`, measured once at the start).
-    ``strength``, ``pitch_shift`` and ``f0`` are :class:`~vcconv.convert.Converter` options.
+    ``strength``, ``pitch_shift``, ``f0`` and ``spectrum_match`` are :class:`~vcconv.convert.Converter`
+    options (``None``: the model's own).
 
     ``progress(done, total)`` is called as jobs finish (skipped ones count as done).
     ``failures_file`` is written when anything failed, and removed when nothing did.
@@ -506,6 +508,8 @@ def run_jobs(
     started_ns = time.time_ns()  # with force: outputs written after this were made by a concurrent batch
     options = {"strength": strength, "pitch_shift": pitch_shift,  # strength None: the model's own
                "f0": f0 or DEFAULT_F0}
+    if spectrum_match is not None:  # None: the model's own (and "world" takes no such option)
+        options["spectrum_match"] = spectrum_match
     if not is_builtin_model(model):  # "world" has no file
         model = resolve_model_path(model).resolve()  # a missing model fails here, before any worker starts
     workers = max(1, int(workers))
@@ -640,6 +644,7 @@ def convert_dir(
     strength: float | None = None,
     pitch_shift: float = 0.0,
     f0: str | None = None,
+    spectrum_match: float | None = None,
 ) -> BatchSummary:
     """Convert every audio file under ``in_dir`` to the voice of ``references``.
 
@@ -653,7 +658,8 @@ def convert_dir(
         load_audio(ref, None)
     return run_jobs(jobs, model=model, vocoder=vocoder, device=device, force=force, workers=workers,
                     threads=threads, progress=progress, failures_file=Path(out_dir) / FAILURES_FILE,
-                    clean_folders=[out_dir], strength=strength, pitch_shift=pitch_shift, f0=f0)
+                    clean_folders=[out_dir], strength=strength, pitch_shift=pitch_shift, f0=f0,
+                    spectrum_match=spectrum_match)
 
 
 def convert_pairs(
@@ -671,6 +677,7 @@ def convert_pairs(
     strength: float | None = None,
     pitch_shift: float = 0.0,
     f0: str | None = None,
+    spectrum_match: float | None = None,
 ) -> BatchSummary:
     """Convert the rows of a ``source,target,output`` CSV (see :func:`read_pairs`).
 
@@ -685,7 +692,8 @@ def convert_pairs(
     removed = clean_stale_parts(sorted({j.output.parent for j in jobs}), recursive=False)
     summary = run_jobs(jobs, model=model, vocoder=vocoder, device=device, force=force, workers=workers,
                        threads=threads, progress=progress, failures_file=None,
-                       strength=strength, pitch_shift=pitch_shift, f0=f0)
+                       strength=strength, pitch_shift=pitch_shift, f0=f0,
+                    spectrum_match=spectrum_match)
     summary.stale_parts_removed = removed
     summary.total += len(refused)
     summary.failed += len(refused)

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vcconv.config import RunConfig, check_strength
+from vcconv.config import RunConfig, check_spectrum_match, check_strength
 from vcconv.errors import ModelError, VcconvError
 
 
@@ -311,9 +311,10 @@ def load_model_file(path: str | Path, device: str | torch.device | None = None) 
     return model.to(dev).eval(), cfg
 
 
-def export_model(source: str | Path, output: str | Path, *, fp16: bool = True, strength: float | None = None) -> dict:
+def export_model(source: str | Path, output: str | Path, *, fp16: bool = True, strength: float | None = None,
+                 spectrum_match: float | None = None) -> dict:
     """Write released weights for ``source`` (run dir or safetensors) and check what fp16 costs.
-    ``strength``: the conversion strength stored as this model's default (``None``: keep the source's).
+    ``strength`` / ``spectrum_match``: conversion defaults stored with the model (``None``: keep the source's).
 
     Returns ``{"bytes", "params", "max_diff"}``: ``max_diff`` is the largest absolute difference
     of the converted log-mel between the exported and the original weights on a fixed test input.
@@ -321,6 +322,8 @@ def export_model(source: str | Path, output: str | Path, *, fp16: bool = True, s
     model, cfg = load_model_file(source, "cpu")
     if strength is not None:
         cfg.convert["strength"] = check_strength(strength)
+    if spectrum_match is not None:
+        cfg.convert["spectrum_match"] = check_spectrum_match(spectrum_match)
     out = save_safetensors(model, cfg, output, fp16=fp16)
     reloaded, _ = load_model_file(out, "cpu")
     gen = torch.Generator().manual_seed(0)

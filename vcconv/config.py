@@ -90,7 +90,7 @@ class AugmentConfig:
     reference: bool = True  # augment the speaker reference
 
 
-CONVERT_KEYS = {"strength"}
+CONVERT_KEYS = {"strength", "spectrum_match"}
 
 
 def check_strength(strength: float) -> float:
@@ -100,6 +100,15 @@ def check_strength(strength: float) -> float:
     if not 0.0 <= strength <= 4.0:
         raise ModelError(f"--strength must be between 0 and 4 (got {strength})")
     return float(strength)
+
+
+def check_spectrum_match(amount: float) -> float:
+    """A spectrum-matching amount (see :class:`vcconv.convert.Converter`) in [0, 1], or a one-line error."""
+    from vcconv.errors import ModelError
+
+    if not 0.0 <= amount <= 1.0:
+        raise ModelError(f"--spectrum-match must be between 0 and 1 (got {amount})")
+    return float(amount)
 
 
 @dataclass

@@ -14,7 +14,7 @@ import torch
 
 from vcconv.audio import AudioConfig, load_audio, log_mel, normalize_loudness, preprocess, save_audio
 from vcconv.checkpoint import default_device, load_model_file
-from vcconv.config import check_strength
+from vcconv.config import check_spectrum_match, check_strength
 from vcconv.errors import ModelError
 from vcconv.models.frontends import load_frontend
 from vcconv.system import cpu_threads, torch_threads
@@ -58,6 +58,7 @@ F0_MODES = ("auto", "predict", "transfer")
 # 0.3-0.8 semitones.
 DEFAULT_STRENGTH = 1.5
 DEFAULT_F0 = "auto"
+SPEECH_FRAME_RANGE = 6.0  # frames whose mean log-mel is within this (natural log, ~52 dB) of the loudest count as speech
 AUTO_THREADS_TTL_S = 5.0  # automatic thread choice: how long a load measurement is reused
 SOURCE_VOICE_SECONDS = 30  # the source's own speaker vector (strength != 1) reads at most this much
 
@@ -78,7 +79,7 @@ class Converter:
 
     def __init__(self, model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
                  pitch_shift: float = 0.0, strength: float | None = None, f0: str = DEFAULT_F0,
-                 threads: int | None = None):
+                 threads: int | None = None, spectrum_match: float | None = None):
         """``strength``: 1 uses the target's speaker vector; above 1 it is pushed further
         away from the source's own vector, ``s = s_src + strength * (s_tgt - s_src)``
         (more target-like, at some cost in clarity); 0 keeps the source voice. ``None``: the
@@ -88,6 +89,11 @@ class Converter:
         converted mel; ``"transfer"`` keeps the source's intonation, moved to the target
         speaker's log-F0 mean and spread (see :meth:`transfer_f0`); ``"auto"``: transfer
         when the vocoder takes an F0 track, else predict (Griffin-Lim keeps the mel's pitch).
+
+        ``spectrum_match`` (0-1): after the model, move each mel band's mean and spread over the
+        speech frames that far toward the reference clips' (:meth:`match_spectrum`; 1 = the
+        reference's long-term spectrum, 0 = off).  ``None``: the model's own
+        (``vcconv export --spectrum-match``), else 0.
 
         ``threads`` (CPU): torch threads for :meth:`convert`; ``None`` or 0 chooses them at each
         call from the cores other processes leave idle (:func:`vcconv.system.cpu_threads`)."""
@@ -105,6 +111,9 @@ class Converter:
         self.model_path = resolve_model_path(model)
         self.model, self.cfg = load_model_file(self.model_path, self.device)
         self.strength = check_strength(self.cfg.convert.get("strength", DEFAULT_STRENGTH) if strength is None else strength)
+        self.spectrum_match = check_spectrum_match(
+            self.cfg.convert.get("spectrum_match", 0.0) if spectrum_match is None else spectrum_match)
+        self._ref_spectrum: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
         self.audio: AudioConfig = self.cfg.audio
         self.frontend = load_frontend(self.cfg.model.get("content_input", "mel"), threads or 0)
         self.vocoder = load_vocoder(vocoder, self.audio, self.device)
@@ -153,6 +162,24 @@ class Converter:
             return None
         moved = shift_f0_to_target(src_f0, log_f0_stats(src_f0), log_f0_stats(target_f0))
         return torch.from_numpy(interpolate_unvoiced(moved)).float().to(source_mel.device)[None]
+
+    @torch.no_grad()
+    def reference_spectrum(self, references: list[str | Path]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-band mean and std ``(n_mels, 1)`` of the reference clips' log-mel speech frames; cached."""
+        key = tuple(str(Path(r).resolve()) for r in references)
+        if key not in self._ref_spectrum:
+            mels = [log_mel(torch.from_numpy(preprocess(load_audio(r, self.audio.sample_rate), self.audio, trim=True)),
+                            self.audio) for r in references]
+            self._ref_spectrum[key] = band_statistics(torch.cat(mels, dim=-1).to(self.device))
+        return self._ref_spectrum[key]
+
+    def match_spectrum(self, mel: torch.Tensor, reference: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """``(n_mels, T)`` converted log-mel with each band's mean and std over its speech frames
+        moved ``spectrum_match`` of the way to the reference's ``(mean, std)`` (each ``(n_mels, 1)``)."""
+        mean, std = band_statistics(mel)
+        ref_mean, ref_std = reference
+        matched = (mel - mean) / std * ref_std + ref_mean
+        return mel + self.spectrum_match * (matched - mel)
 
     @torch.no_grad()
     def speaker_vector(self, references: list[str | Path]) -> torch.Tensor:
@@ -289,6 +316,10 @@ class Converter:
         features = self.content_features(wav, mel.shape[-1])
         speaker = self.apply_strength(speaker, wav)  # model time: one more speaker-encoder pass
         converted = self.convert_mel(mel, speaker, features)
+        if self.spectrum_match > 0:
+            if not references:
+                raise ModelError("spectrum matching needs the reference clips, not only a speaker vector")
+            converted = self.match_spectrum(converted, self.reference_spectrum(references))
         t3 = time.perf_counter()
         f0 = None if target_f0 is None else self.transfer_f0(mel, target_f0)
         out = self.vocode(converted, f0)
@@ -296,6 +327,16 @@ class Converter:
         out = normalize_loudness(out, self.audio.target_dbfs)
         return ConversionResult(out, self.audio.sample_rate, {"reference": t_ref - t0, "load": t1 - t_ref,
                                                               "features": t2 - t1, "model": t3 - t2, "vocoder": t4 - t3})
+
+
+def band_statistics(mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-band mean and std ``(n_mels, 1)`` of the speech frames of a log-mel ``(n_mels, T)``:
+    frames whose mean is within :data:`SPEECH_FRAME_RANGE` of the loudest (all frames if
+    fewer than 8 are)."""
+    level = mel.mean(dim=0)
+    speech = level >= level.max() - SPEECH_FRAME_RANGE
+    frames = mel[:, speech] if int(speech.sum()) >= 8 else mel
+    return frames.mean(dim=1, keepdim=True), frames.std(dim=1, keepdim=True).clamp(min=1e-3)
 
 
 def make_converter(model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
@@ -314,7 +355,8 @@ def make_converter(model: str | Path | None = None, vocoder: str | None = None, 
 def convert(source: str | Path, references: list[str | Path] | str | Path, output: str | Path,
             model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
             overwrite: bool = True, pitch_shift: float = 0.0, strength: float | None = None,
-            f0: str = DEFAULT_F0, threads: int | None = None) -> ConversionResult:
+            f0: str = DEFAULT_F0, threads: int | None = None,
+            spectrum_match: float | None = None) -> ConversionResult:
     """Convert one file and write ``output`` (16-bit WAV at the model's rate, atomically).
     ``threads=None``: chosen from the idle cores (see :class:`Converter`)."""
     if isinstance(references, (str, Path)):
@@ -324,7 +366,10 @@ def convert(source: str | Path, references: list[str | Path] | str | Path, outpu
     source_p, output_p = Path(source).resolve(), Path(output).resolve()
     if output_p == source_p or output_p in {Path(r).resolve() for r in references}:
         raise ModelError(f"{output}: refusing to write over an input file")
-    conv = make_converter(model, vocoder, device, pitch_shift=pitch_shift, strength=strength, f0=f0, threads=threads)
+    options = {"pitch_shift": pitch_shift, "strength": strength, "f0": f0, "threads": threads}
+    if spectrum_match is not None:
+        options["spectrum_match"] = spectrum_match
+    conv = make_converter(model, vocoder, device, **options)
     result = conv.convert(source, references)
     save_audio(output, result.wav, result.sample_rate, overwrite=overwrite)
     return result

@@ -37,6 +37,8 @@ def batch_cmd(
                                              "own; see 'vcconv convert --help')."),
     pitch_shift: float = typer.Option(0.0, "--pitch-shift", help="Semitones (F0-driven vocoder only)."),
     f0: str = typer.Option("auto", "--f0", help="auto | transfer | predict (see 'vcconv convert --help')."),
+    spectrum_match: Optional[float] = typer.Option(None, "--spectrum-match", help="0-1 (default: the model's own; "
+                                                   "see 'vcconv convert --help')."),
 ) -> None:
     """Convert many files: IN_DIR --target REF -o OUT_DIR, or --pairs pairs.csv.
 
@@ -57,7 +59,8 @@ def batch_cmd(
         run = lambda cb: convert_pairs(pairs, output_root=output, allow_outside=allow_outside,  # noqa: E731
                                        model=model, vocoder=vocoder, device=device,
                                        force=force, workers=workers, threads=threads, progress=cb,
-                                       strength=strength, pitch_shift=pitch_shift, f0=f0)
+                                       strength=strength, pitch_shift=pitch_shift, f0=f0,
+                                       spectrum_match=spectrum_match)
         what = str(pairs)
     else:
         if in_dir is None:
@@ -70,7 +73,8 @@ def batch_cmd(
             raise VcconvError("--allow-outside only applies to --pairs (IN_DIR outputs always stay in -o OUT_DIR)")
         run = lambda cb: convert_dir(in_dir, target, output, model=model, vocoder=vocoder, device=device,  # noqa: E731
                                      force=force, workers=workers, threads=threads, progress=cb,
-                                     strength=strength, pitch_shift=pitch_shift, f0=f0)
+                                     strength=strength, pitch_shift=pitch_shift, f0=f0,
+                                       spectrum_match=spectrum_match)
         what = f"{in_dir} -> {output}"
     with progress_callback("converting") as cb:
         summary = run(cb)

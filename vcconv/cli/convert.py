@@ -28,6 +28,9 @@ def convert_cmd(
     f0: str = typer.Option("auto", "--f0", help="F0 of the output: 'transfer' = the source's intonation moved "
                            "to the target's pitch range, 'predict' = read from the converted mel (F0-driven vocoder "
                            "only); 'auto' = transfer when the vocoder takes F0."),
+    spectrum_match: Optional[float] = typer.Option(None, "--spectrum-match", help="0-1: move each mel band's mean "
+                                                   "and spread toward the reference's after the model (1 = fully). "
+                                                   "Default: the model's own (the shipped one's: see its card), else 0."),
     threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: the cores other programs leave idle)."),
 ) -> None:
     """Convert SOURCE to the voice of --target and write -o OUTPUT."""
@@ -37,7 +40,7 @@ def convert_cmd(
     if output.exists() and not force:
         raise VcconvError(f"{output}: exists already (use --force to overwrite)")
     result = convert(source, target, output, model=model, vocoder=vocoder, device=device, pitch_shift=pitch_shift,
-                     strength=strength, f0=f0, threads=threads)
+                     strength=strength, f0=f0, threads=threads, spectrum_match=spectrum_match)
     dur = len(result.wav) / result.sample_rate
     t = result.timings
     on = f" on {result.threads} thread(s)" if result.threads else ""
