@@ -125,8 +125,11 @@ def test_the_model_file_carries_its_conversion_strength(tmp_path):
     from vcconv.convert import DEFAULT_STRENGTH, Converter
     from vcconv.errors import ConfigError, ModelError
 
-    shipped = ROOT / "pretrained" / "adain-base.safetensors"
-    assert Converter(device="cpu").strength == load_model_file(shipped, "cpu")[1].convert["strength"]
+    from vcconv.convert import resolve_model_path
+
+    default = resolve_model_path(None)
+    assert Converter(device="cpu").strength == load_model_file(default, "cpu")[1].convert["strength"]
+    shipped = ROOT / "pretrained" / "adain-base.safetensors"  # the previous default stays loadable
     mine = tmp_path / "mine.safetensors"
     main(["export", str(shipped), "-o", str(mine), "--strength", "0.5"])
     assert Converter(mine, vocoder="griffinlim:2", device="cpu").strength == 0.5
@@ -197,7 +200,7 @@ def test_convert_hands_the_vocoder_a_mel_with_the_reference_spectrum():
     gap = {name: float((stats[0] - ref_mean).abs().mean() + (stats[1] - ref_std).abs().mean())
            for name, stats in (("matched", matched), ("plain", plain))}
     # (not exactly zero: the speech frames are chosen again after the transform)
-    assert gap["matched"] < 0.2 * gap["plain"], gap
+    assert gap["matched"] < 0.4 * gap["plain"], gap
 
 
 def test_spectrum_match_is_validated_stored_and_refused_by_world(tmp_path):
@@ -212,10 +215,35 @@ def test_spectrum_match_is_validated_stored_and_refused_by_world(tmp_path):
         Converter(vocoder="griffinlim:2", device="cpu", spectrum_match=1.5)
     shipped = ROOT / "pretrained" / "adain-base.safetensors"
     mine = tmp_path / "mine.safetensors"
-    main(["export", str(shipped), "-o", str(mine), "--spectrum-match", "0.7"])
+    main(["export", str(shipped), "-o", str(mine), "--spectrum-match", "0.7", "--source-mix", "0.2"])
     assert Converter(mine, vocoder="griffinlim:2", device="cpu").spectrum_match == 0.7
+    assert Converter(mine, vocoder="griffinlim:2", device="cpu").source_mix == 0.2
     assert Converter(mine, vocoder="griffinlim:2", device="cpu", spectrum_match=0.0).spectrum_match == 0.0
-    assert inspect.signature(batch_cmd).parameters["spectrum_match"].default.default is None
+    for option in ("spectrum_match", "source_mix"):
+        assert inspect.signature(batch_cmd).parameters[option].default.default is None
     pytest.importorskip("pyworld")
     with pytest.raises(ModelError, match="spectrum-match"):
         make_converter("world", spectrum_match=1.0)
+    with pytest.raises(ModelError, match="source-mix"):
+        make_converter("world", source_mix=0.5)
+
+
+def test_source_mix_blends_the_source_mel_back_before_matching():
+    import torch
+
+    from vcconv.convert import Converter
+
+    conv = Converter(vocoder="griffinlim:2", device="cpu", spectrum_match=0.0, source_mix=0.0, threads=1)
+    seen = []
+    vocode = conv.vocode
+    conv.vocode = lambda mel, f0=None: seen.append(mel) or vocode(mel, f0)
+    for mix in (0.0, 1.0, 0.25):
+        conv.source_mix = mix
+        conv.convert(SOURCE, [TARGET])
+    model_only, source_only, quarter = seen
+    assert torch.allclose(quarter, 0.75 * model_only + 0.25 * source_only, atol=1e-4)
+    assert (model_only - source_only).abs().mean() > 0.1
+    from vcconv.errors import ModelError
+
+    with pytest.raises(ModelError, match="source-mix"):
+        Converter(vocoder="griffinlim:2", device="cpu", source_mix=-0.1)

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vcconv.config import RunConfig, check_spectrum_match, check_strength
+from vcconv.config import RunConfig, check_fraction, check_strength
 from vcconv.errors import ModelError, VcconvError
 
 
@@ -312,9 +312,10 @@ def load_model_file(path: str | Path, device: str | torch.device | None = None) 
 
 
 def export_model(source: str | Path, output: str | Path, *, fp16: bool = True, strength: float | None = None,
-                 spectrum_match: float | None = None) -> dict:
+                 spectrum_match: float | None = None, source_mix: float | None = None) -> dict:
     """Write released weights for ``source`` (run dir or safetensors) and check what fp16 costs.
-    ``strength`` / ``spectrum_match``: conversion defaults stored with the model (``None``: keep the source's).
+    ``strength`` / ``spectrum_match`` / ``source_mix``: conversion defaults stored with the model
+    (``None``: keep the source's).
 
     Returns ``{"bytes", "params", "max_diff"}``: ``max_diff`` is the largest absolute difference
     of the converted log-mel between the exported and the original weights on a fixed test input.
@@ -323,7 +324,9 @@ def export_model(source: str | Path, output: str | Path, *, fp16: bool = True, s
     if strength is not None:
         cfg.convert["strength"] = check_strength(strength)
     if spectrum_match is not None:
-        cfg.convert["spectrum_match"] = check_spectrum_match(spectrum_match)
+        cfg.convert["spectrum_match"] = check_fraction(spectrum_match, "--spectrum-match")
+    if source_mix is not None:
+        cfg.convert["source_mix"] = check_fraction(source_mix, "--source-mix")
     out = save_safetensors(model, cfg, output, fp16=fp16)
     reloaded, _ = load_model_file(out, "cpu")
     gen = torch.Generator().manual_seed(0)

@@ -90,7 +90,7 @@ class AugmentConfig:
     reference: bool = True  # augment the speaker reference
 
 
-CONVERT_KEYS = {"strength", "spectrum_match"}
+CONVERT_KEYS = {"strength", "spectrum_match", "source_mix"}
 
 
 def check_strength(strength: float) -> float:
@@ -102,12 +102,13 @@ def check_strength(strength: float) -> float:
     return float(strength)
 
 
-def check_spectrum_match(amount: float) -> float:
-    """A spectrum-matching amount (see :class:`vcconv.convert.Converter`) in [0, 1], or a one-line error."""
+def check_fraction(amount: float, option: str) -> float:
+    """A conversion fraction (``--spectrum-match``, ``--source-mix``; see :class:`vcconv.convert.Converter`)
+    in [0, 1], or a one-line error naming ``option``."""
     from vcconv.errors import ModelError
 
     if not 0.0 <= amount <= 1.0:
-        raise ModelError(f"--spectrum-match must be between 0 and 1 (got {amount})")
+        raise ModelError(f"{option} must be between 0 and 1 (got {amount})")
     return float(amount)
 
 

@@ -14,7 +14,7 @@ import torch
 
 from vcconv.audio import AudioConfig, load_audio, log_mel, normalize_loudness, preprocess, save_audio
 from vcconv.checkpoint import default_device, load_model_file
-from vcconv.config import check_spectrum_match, check_strength
+from vcconv.config import check_fraction, check_strength
 from vcconv.errors import ModelError
 from vcconv.models.frontends import load_frontend
 from vcconv.system import cpu_threads, torch_threads
@@ -22,7 +22,7 @@ from vcconv.vocoder import load_vocoder
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "adain"
+DEFAULT_MODEL = "adain-whisper"  # the shipped default (pretrained/adain-whisper.safetensors); `--model adain-base`: the previous one
 CHUNK_FRAMES = 1024  # ~16 s of frames per model call: bounded memory for any input length
 OVERLAP_FRAMES = 32
 
@@ -79,7 +79,8 @@ class Converter:
 
     def __init__(self, model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
                  pitch_shift: float = 0.0, strength: float | None = None, f0: str = DEFAULT_F0,
-                 threads: int | None = None, spectrum_match: float | None = None):
+                 threads: int | None = None, spectrum_match: float | None = None,
+                 source_mix: float | None = None):
         """``strength``: 1 uses the target's speaker vector; above 1 it is pushed further
         away from the source's own vector, ``s = s_src + strength * (s_tgt - s_src)``
         (more target-like, at some cost in clarity); 0 keeps the source voice. ``None``: the
@@ -94,6 +95,10 @@ class Converter:
         speech frames that far toward the reference clips' (:meth:`match_spectrum`; 1 = the
         reference's long-term spectrum, 0 = off).  ``None``: the model's own
         (``vcconv export --spectrum-match``), else 0.
+
+        ``source_mix`` (0-1): the share of the source's own log-mel mixed back into the model's
+        output, before spectrum matching (0 = the model's output only; more keeps more of the
+        source's words and less of the target's voice).  ``None``: the model's own, else 0.
 
         ``threads`` (CPU): torch threads for :meth:`convert`; ``None`` or 0 chooses them at each
         call from the cores other processes leave idle (:func:`vcconv.system.cpu_threads`)."""
@@ -111,8 +116,11 @@ class Converter:
         self.model_path = resolve_model_path(model)
         self.model, self.cfg = load_model_file(self.model_path, self.device)
         self.strength = check_strength(self.cfg.convert.get("strength", DEFAULT_STRENGTH) if strength is None else strength)
-        self.spectrum_match = check_spectrum_match(
-            self.cfg.convert.get("spectrum_match", 0.0) if spectrum_match is None else spectrum_match)
+        own = self.cfg.convert
+        self.spectrum_match = check_fraction(own.get("spectrum_match", 0.0) if spectrum_match is None
+                                             else spectrum_match, "--spectrum-match")
+        self.source_mix = check_fraction(own.get("source_mix", 0.0) if source_mix is None else source_mix,
+                                         "--source-mix")
         self._ref_spectrum: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
         self.audio: AudioConfig = self.cfg.audio
         self.frontend = load_frontend(self.cfg.model.get("content_input", "mel"), threads or 0)
@@ -316,6 +324,8 @@ class Converter:
         features = self.content_features(wav, mel.shape[-1])
         speaker = self.apply_strength(speaker, wav)  # model time: one more speaker-encoder pass
         converted = self.convert_mel(mel, speaker, features)
+        if self.source_mix > 0:
+            converted = (1.0 - self.source_mix) * converted + self.source_mix * mel
         if self.spectrum_match > 0:
             if not references:
                 raise ModelError("spectrum matching needs the reference clips, not only a speaker vector")
@@ -356,7 +366,7 @@ def convert(source: str | Path, references: list[str | Path] | str | Path, outpu
             model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
             overwrite: bool = True, pitch_shift: float = 0.0, strength: float | None = None,
             f0: str = DEFAULT_F0, threads: int | None = None,
-            spectrum_match: float | None = None) -> ConversionResult:
+            spectrum_match: float | None = None, source_mix: float | None = None) -> ConversionResult:
     """Convert one file and write ``output`` (16-bit WAV at the model's rate, atomically).
     ``threads=None``: chosen from the idle cores (see :class:`Converter`)."""
     if isinstance(references, (str, Path)):
@@ -367,8 +377,9 @@ def convert(source: str | Path, references: list[str | Path] | str | Path, outpu
     if output_p == source_p or output_p in {Path(r).resolve() for r in references}:
         raise ModelError(f"{output}: refusing to write over an input file")
     options = {"pitch_shift": pitch_shift, "strength": strength, "f0": f0, "threads": threads}
-    if spectrum_match is not None:
-        options["spectrum_match"] = spectrum_match
+    for key, value in (("spectrum_match", spectrum_match), ("source_mix", source_mix)):
+        if value is not None:
+            options[key] = value
     conv = make_converter(model, vocoder, device, **options)
     result = conv.convert(source, references)
     save_audio(output, result.wav, result.sample_rate, overwrite=overwrite)

@@ -39,6 +39,8 @@ def batch_cmd(
     f0: str = typer.Option("auto", "--f0", help="auto | transfer | predict (see 'vcconv convert --help')."),
     spectrum_match: Optional[float] = typer.Option(None, "--spectrum-match", help="0-1 (default: the model's own; "
                                                    "see 'vcconv convert --help')."),
+    source_mix: Optional[float] = typer.Option(None, "--source-mix", help="0-1 (default: the model's own; "
+                                               "see 'vcconv convert --help')."),
 ) -> None:
     """Convert many files: IN_DIR --target REF -o OUT_DIR, or --pairs pairs.csv.
 
@@ -60,7 +62,7 @@ def batch_cmd(
                                        model=model, vocoder=vocoder, device=device,
                                        force=force, workers=workers, threads=threads, progress=cb,
                                        strength=strength, pitch_shift=pitch_shift, f0=f0,
-                                       spectrum_match=spectrum_match)
+                                       spectrum_match=spectrum_match, source_mix=source_mix)
         what = str(pairs)
     else:
         if in_dir is None:
@@ -74,7 +76,7 @@ def batch_cmd(
         run = lambda cb: convert_dir(in_dir, target, output, model=model, vocoder=vocoder, device=device,  # noqa: E731
                                      force=force, workers=workers, threads=threads, progress=cb,
                                      strength=strength, pitch_shift=pitch_shift, f0=f0,
-                                       spectrum_match=spectrum_match)
+                                       spectrum_match=spectrum_match, source_mix=source_mix)
         what = f"{in_dir} -> {output}"
     with progress_callback("converting") as cb:
         summary = run(cb)

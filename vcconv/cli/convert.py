@@ -31,6 +31,9 @@ def convert_cmd(
     spectrum_match: Optional[float] = typer.Option(None, "--spectrum-match", help="0-1: move each mel band's mean "
                                                    "and spread toward the reference's after the model (1 = fully). "
                                                    "Default: the model's own (the shipped one's: see its card), else 0."),
+    source_mix: Optional[float] = typer.Option(None, "--source-mix", help="0-1: share of the source's own mel mixed "
+                                               "back into the model's output (more keeps more words, less of the "
+                                               "target voice). Default: the model's own, else 0."),
     threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: the cores other programs leave idle)."),
 ) -> None:
     """Convert SOURCE to the voice of --target and write -o OUTPUT."""
@@ -40,7 +43,8 @@ def convert_cmd(
     if output.exists() and not force:
         raise VcconvError(f"{output}: exists already (use --force to overwrite)")
     result = convert(source, target, output, model=model, vocoder=vocoder, device=device, pitch_shift=pitch_shift,
-                     strength=strength, f0=f0, threads=threads, spectrum_match=spectrum_match)
+                     strength=strength, f0=f0, threads=threads, spectrum_match=spectrum_match,
+                     source_mix=source_mix)
     dur = len(result.wav) / result.sample_rate
     t = result.timings
     on = f" on {result.threads} thread(s)" if result.threads else ""

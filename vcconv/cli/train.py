@@ -67,6 +67,8 @@ def export_cmd(
                                              "default for convert/batch (default: keep the source's, else 1.5)."),
     spectrum_match: Optional[float] = typer.Option(None, "--spectrum-match", help="Spectrum matching (0-1) stored as "
                                                    "this model's default (default: keep the source's, else 0)."),
+    source_mix: Optional[float] = typer.Option(None, "--source-mix", help="Source mix (0-1) stored as this model's "
+                                               "default (default: keep the source's, else 0)."),
 ) -> None:
     """Export a trained model as safetensors with its config in the metadata (what convert loads)."""
     from vcconv.checkpoint import export_model
@@ -74,6 +76,7 @@ def export_cmd(
 
     if output.exists() and not force:
         raise ModelError(f"{output}: exists already (use --force to overwrite)")
-    info = export_model(run, output, fp16=fp16, strength=strength, spectrum_match=spectrum_match)
+    info = export_model(run, output, fp16=fp16, strength=strength, spectrum_match=spectrum_match,
+                        source_mix=source_mix)
     console.print(f"wrote {output} ({info['bytes'] / 1e6:.2f} MB, {info['params'] / 1e6:.2f} M parameters); "
                   f"max |log-mel difference| fp16 vs fp32 on a test input: {info['max_diff']:.2e}")

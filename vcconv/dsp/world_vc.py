@@ -440,7 +440,7 @@ class WorldConverter:
 
     def __init__(self, vocoder: str | None = None, device: str | None = None, pitch_shift: float = 0.0,
                  strength: float | None = None, f0: str = "auto", threads: int | None = None,
-                 spectrum_match: float | None = None):
+                 spectrum_match: float | None = None, source_mix: float | None = None):
         import torch
 
         require_pyworld()
@@ -449,9 +449,9 @@ class WorldConverter:
         if strength is not None:
             raise ModelError("--strength does not apply to --model world (it always moves F0, formants and "
                              "envelope fully to the target's)")
-        if spectrum_match is not None:
-            raise ModelError("--spectrum-match does not apply to --model world (it maps the envelope to the "
-                             "target's itself)")
+        if spectrum_match is not None or source_mix is not None:
+            raise ModelError(f"--{'spectrum-match' if spectrum_match is not None else 'source-mix'} does not apply "
+                             "to --model world (it maps the envelope to the target's itself)")
         if f0 not in ("auto", "transfer"):
             raise ModelError(f"--f0 {f0} does not apply to --model world (it always transfers the source's "
                              "intonation to the target's range)")
