@@ -122,6 +122,7 @@ class Converter:
         self.source_mix = check_fraction(own.get("source_mix", 0.0) if source_mix is None else source_mix,
                                          "--source-mix")
         self._ref_spectrum: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._ref_mel: dict[str, torch.Tensor] = {}
         self.audio: AudioConfig = self.cfg.audio
         self.frontend = load_frontend(self.cfg.model.get("content_input", "mel"), threads or 0)
         self.vocoder = load_vocoder(vocoder, self.audio, self.device)
@@ -146,9 +147,7 @@ class Converter:
         if key not in self._ref_f0:
             vals = []
             for ref in references:
-                wav = preprocess(load_audio(ref, self.audio.sample_rate), self.audio, trim=True)
-                mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
-                f0 = self.vocoder.predict_f0(mel[None])[0].cpu().numpy()
+                f0 = self.vocoder.predict_f0(self.reference_mel(ref)[None])[0].cpu().numpy()
                 vals.append(f0[f0 > 0])
             self._ref_f0[key] = np.concatenate(vals).astype(np.float64)
         return self._ref_f0[key]
@@ -171,14 +170,22 @@ class Converter:
         moved = shift_f0_to_target(src_f0, log_f0_stats(src_f0), log_f0_stats(target_f0))
         return torch.from_numpy(interpolate_unvoiced(moved)).float().to(source_mel.device)[None]
 
+    def reference_mel(self, reference: str | Path) -> torch.Tensor:
+        """Silence-trimmed log-mel ``(n_mels, T)`` of one reference clip, on the device; cached
+        (read once for its F0 and its spectrum)."""
+        key = str(Path(reference).resolve())
+        if key not in self._ref_mel:
+            wav = preprocess(load_audio(reference, self.audio.sample_rate), self.audio, trim=True)
+            self._ref_mel[key] = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
+        return self._ref_mel[key]
+
     @torch.no_grad()
     def reference_spectrum(self, references: list[str | Path]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-band mean and std ``(n_mels, 1)`` of the reference clips' log-mel speech frames; cached."""
         key = tuple(str(Path(r).resolve()) for r in references)
         if key not in self._ref_spectrum:
-            mels = [log_mel(torch.from_numpy(preprocess(load_audio(r, self.audio.sample_rate), self.audio, trim=True)),
-                            self.audio) for r in references]
-            self._ref_spectrum[key] = band_statistics(torch.cat(mels, dim=-1).to(self.device))
+            mels = [self.reference_mel(r) for r in references]
+            self._ref_spectrum[key] = band_statistics(torch.cat(mels, dim=-1))
         return self._ref_spectrum[key]
 
     def match_spectrum(self, mel: torch.Tensor, reference: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
