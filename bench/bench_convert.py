@@ -19,7 +19,7 @@ Usage::
 
 Default model: the newest ``pretrained/adain*.safetensors``, else the ``runs/adain``
 run, else a random default-size AdaIN-VC.  Input: corpus utterances from
-``data/corpus/*/`` joined to the wanted length when present, else a synthetic
+``--speech DIR`` (speaker folders; default ``data/corpus``, ``data/corpus-v2``) joined to the wanted length when present, else a synthetic
 harmonic signal.  The machine's load average is printed: other work on the
 machine (a training run) makes every number slower.
 """
@@ -91,9 +91,22 @@ def harmonic(seconds: float, f0: float, seed: int = 0) -> np.ndarray:
     return (0.2 * x * env / np.max(np.abs(x)) + 0.002 * rng.standard_normal(t.size)).astype(np.float32)
 
 
-def make_inputs(seconds: float, tmp: Path) -> tuple[Path, Path, str]:
+def find_speech(speech: Path | None) -> list[Path]:
+    """Speaker folders holding wav files: ``speech`` if given, else the first of
+    ``data/corpus``, ``data/corpus-v2`` that has two speakers."""
+    roots = [speech] if speech else [ROOT / "data" / "corpus", ROOT / "data" / "corpus-v2"]
+    for root in roots:
+        speakers = sorted(d for d in root.glob("*/") if any(d.glob("*.wav")))
+        if len(speakers) >= 2:
+            return speakers
+    if speech:
+        raise SystemExit(f"{speech}: needs two speaker folders with .wav files")
+    return []
+
+
+def make_inputs(seconds: float, tmp: Path, speech: Path | None = None) -> tuple[Path, Path, str]:
     """(source of ``seconds``, reference, description)."""
-    speakers = sorted(d for d in (ROOT / "data" / "corpus").glob("*/") if any(d.glob("*.wav")))
+    speakers = find_speech(speech)
     if len(speakers) >= 2:
         pieces, total = [], 0
         for f in sorted(speakers[0].glob("*.wav")):
@@ -105,10 +118,10 @@ def make_inputs(seconds: float, tmp: Path) -> tuple[Path, Path, str]:
         src = np.concatenate(pieces)
         src = np.tile(src, int(np.ceil(seconds * SR / src.size)))[: int(seconds * SR)]
         ref = load_audio(sorted(speakers[1].glob("*.wav"))[0], SR)
-        what = f"{len(pieces)} utterances of data/corpus/{speakers[0].name}, reference from {speakers[1].name}"
+        what = f"{len(pieces)} utterances of {speakers[0]}, reference from {speakers[1].name}"
     else:
         src, ref = harmonic(seconds, 120.0), harmonic(3.0, 220.0, seed=1)
-        what = "synthetic harmonic signal (no data/corpus)"
+        what = "synthetic harmonic signal (no data/corpus or data/corpus-v2)"
     sf.write(tmp / "source.wav", src, SR, subtype="PCM_16")
     sf.write(tmp / "reference.wav", ref, SR, subtype="PCM_16")
     return tmp / "source.wav", tmp / "reference.wav", what
@@ -181,6 +194,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=None, help="timed runs per row, median reported (default 3, quick 1)")
     ap.add_argument("--long-minutes", type=float, default=10.0, help="length of the peak-RSS input (default 10)")
     ap.add_argument("--long-threads", type=int, default=1, help="torch threads of the peak-RSS run (default 1)")
+    ap.add_argument("--speech", type=Path, help="folder of speaker folders of .wav to convert (default data/corpus, data/corpus-v2)")
     ap.add_argument("--quick", action="store_true", help="shorter: 5 s input, 1 timed run")
     args = ap.parse_args()
     seconds = args.seconds or (5.0 if args.quick else 10.0)
@@ -190,7 +204,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         # the fresh-process run comes first, while this process has no other child (RUSAGE_CHILDREN)
         model, model_desc = pick_model(args.model, tmp)
-        src, ref, src_desc = make_inputs(seconds, tmp)
+        src, ref, src_desc = make_inputs(seconds, tmp, args.speech)
         load0 = os.getloadavg()
         console.print(f"[bold]model[/] {model_desc}\n[bold]vocoder[/] {args.vocoder}\n[bold]input[/] {seconds:g} s: {src_desc}")
         console.print(f"[bold]machine[/] {len(os.sched_getaffinity(0))} cores, torch {torch.__version__}, "
