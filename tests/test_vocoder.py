@@ -364,3 +364,41 @@ def test_gan_stage_trains_discriminators_and_resumes_them(tmp_path):
     train_vocoder(run, manifest, vocoder_config("hnf", sets, max_steps=4))
     d1 = load_training_state(run)["aux"]["gan"]["disc"]
     assert any(not torch.equal(d0[k], d1[k]) for k in d0)  # resumed discriminators kept training
+
+
+def test_sampler_feeds_model_mels_aligned_with_their_segments(tmp_path):
+    import random
+
+    from vcconv.audio import log_mel
+    from vcconv.data.manifest import read_manifest
+    from vcconv.vocoder.train import WaveSegmentSampler
+
+    rows = read_manifest(tiny_manifest(tmp_path), "train")
+    offset = 1.5  # a "model" whose mel is the analysed one moved up: tells the two apart
+    fake_model = lambda wav: log_mel(torch.from_numpy(wav), CFG) + offset  # noqa: E731
+    sampler = WaveSegmentSampler(rows, CFG, 16, with_f0=True, model_mel=fake_model, model_mel_prob=0.5)
+    batch = sampler.sample(24, 16, random.Random(3))
+    own = log_mel(batch["wav"], CFG)
+    assert batch["mel"].shape == own.shape == (24, CFG.n_mels, 17)
+    diff = (batch["mel"] - own)[:, :, 2:-2].mean(dim=(1, 2))  # interior frames: same STFT windows
+    from_model = (diff - offset).abs() < 1e-3
+    assert from_model.any() and (~from_model).any()
+    assert torch.all(from_model | (diff.abs() < 1e-6))  # either the model's slice or the own mel
+    plain = WaveSegmentSampler(rows, CFG, 16, with_f0=True).sample(2, 16, random.Random(3))
+    assert "mel" not in plain
+
+
+def test_vocoder_trains_on_a_vc_models_self_conversions(tmp_path):
+    from vcconv.checkpoint import save_safetensors
+    from vcconv.config import RunConfig
+    from vcconv.models import build_model
+    from vcconv.vocoder.train import train_vocoder, vocoder_config
+
+    manifest = tiny_manifest(tmp_path)
+    vc_cfg = RunConfig(model_kind="adain", audio=CFG, model={"channels": 16, "content_dim": 4, "speaker_dim": 8,
+                                                             "enc_blocks": 1, "dec_blocks": 1, "spk_blocks": 1})
+    vc = save_safetensors(build_model("adain", vc_cfg.model), vc_cfg, tmp_path / "vc.safetensors")
+    sets = [f"{k}={v}" for k, v in TINY.items()] + ["batch_size=2", "segment_frames=16", "num_threads=1",
+                                                   f"vocoder_input_model={vc}", "vocoder_input_prob=1.0"]
+    out = train_vocoder(tmp_path / "run", manifest, vocoder_config("hnf", sets, max_steps=2))
+    assert out["steps"] == 2 and (tmp_path / "run" / "model.safetensors").exists()

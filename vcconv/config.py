@@ -59,6 +59,11 @@ class TrainConfig:
     gan_weight: float = 1.0
     fm_weight: float = 2.0
     disc_lr: float = 2e-4
+    # vocoder robustness to converted mels: with this probability a training segment's input
+    # log-mel is the self-conversion of its utterance by the VC model ``vocoder_input_model``
+    # (a .safetensors file; Converter.self_conversion_mel) instead of the segment's own mel
+    vocoder_input_model: str = ""
+    vocoder_input_prob: float = 0.5
 
 
 @dataclass

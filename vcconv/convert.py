@@ -196,6 +196,25 @@ class Converter:
         matched = (mel - mean) / std * ref_std + ref_mean
         return mel + self.spectrum_match * (matched - mel)
 
+    def mix_source(self, converted: torch.Tensor, source_mel: torch.Tensor) -> torch.Tensor:
+        """``(1 - source_mix) * converted + source_mix * source_mel``, both ``(n_mels, T)``."""
+        if self.source_mix <= 0:
+            return converted
+        return (1.0 - self.source_mix) * converted + self.source_mix * source_mel
+
+    @torch.no_grad()
+    def self_conversion_mel(self, wav: np.ndarray) -> torch.Tensor:
+        """The log-mel this converter hands its vocoder when ``wav`` (``(N,)`` at the model's
+        rate, already preprocessed) is converted to its own voice: decoder output, source mix
+        and spectrum matching as in :meth:`convert`.  ``(n_mels, T)``, frame-aligned with
+        ``log_mel(wav)``; a vocoder trained on these learns to render converted mels."""
+        mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
+        converted = self.convert_mel(mel, self._speaker_of(wav), self.content_features(wav, mel.shape[-1]))
+        converted = self.mix_source(converted, mel)
+        if self.spectrum_match > 0:
+            converted = self.match_spectrum(converted, band_statistics(mel))
+        return converted
+
     @torch.no_grad()
     def speaker_vector(self, references: list[str | Path]) -> torch.Tensor:
         """Mean speaker vector of one or more reference clips (silence-trimmed).  -> ``(1, speaker_dim)``."""
@@ -330,9 +349,7 @@ class Converter:
         t2 = time.perf_counter()
         features = self.content_features(wav, mel.shape[-1])
         speaker = self.apply_strength(speaker, wav)  # model time: one more speaker-encoder pass
-        converted = self.convert_mel(mel, speaker, features)
-        if self.source_mix > 0:
-            converted = (1.0 - self.source_mix) * converted + self.source_mix * mel
+        converted = self.mix_source(self.convert_mel(mel, speaker, features), mel)
         if self.spectrum_match > 0:
             if not references:
                 raise ModelError("spectrum matching needs the reference clips, not only a speaker vector")

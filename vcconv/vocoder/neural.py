@@ -178,6 +178,13 @@ def multi_resolution_stft_loss(pred: torch.Tensor, target: torch.Tensor,
     return sc / n, lm / n
 
 
+def input_mel(batch: dict, audio: AudioConfig) -> torch.Tensor:
+    """The log-mel a training batch feeds the vocoder: ``batch["mel"] (B, n_mels, L + 1)``
+    when the sampler supplies one (e.g. a VC model's converted mel), else the log-mel of
+    ``batch["wav"] (B, L * hop)``."""
+    return batch["mel"] if "mel" in batch else log_mel(batch["wav"], audio)
+
+
 def reconstruction_losses(pred: torch.Tensor, target: torch.Tensor, audio: AudioConfig,
                           w_mel: float = 1.0, w_stft: float = 1.0) -> dict[str, torch.Tensor]:
     """``{"total", "mel", "sc", "logmag"}`` for ``(B, N)`` predicted and target waveforms.
@@ -304,7 +311,7 @@ class ISTFTVocoder(_MelVocoder):
         """``batch["wav"]``: ``(B, N)`` with N a multiple of hop.  Returns losses with a ``"total"``
         (and the generated ``"pred" (B, N)`` when ``keep_pred``, for the GAN stage)."""
         wav = batch["wav"]
-        mel = log_mel(wav, self.audio)
+        mel = input_mel(batch, self.audio)
         pred = self(mel)
         losses = reconstruction_losses(pred, wav, self.audio, self.cfg.w_mel, self.cfg.w_stft)
         if keep_pred:
@@ -516,7 +523,7 @@ class HNFVocoder(_MelVocoder):
         learns it by soft-label cross-entropy (voiced frames) and a voiced/unvoiced BCE.
         """
         wav, f0 = batch["wav"], batch["f0"].float()
-        mel = log_mel(wav, self.audio)
+        mel = input_mel(batch, self.audio)
         feats = self.features(mel)
         pred, _ = self.synthesize(mel, f0, seed=None, feats=feats)
         losses = reconstruction_losses(pred, wav, self.audio, self.cfg.w_mel, self.cfg.w_stft)

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vcconv.audio import AudioConfig, load_audio, preprocess
+from vcconv.audio import AudioConfig, load_audio, log_mel, preprocess
 from vcconv.checkpoint import default_device, load_training_state, save_training_state
 from vcconv.config import RunConfig, TrainConfig, apply_overrides
 from vcconv.data.manifest import Utterance, read_manifest
@@ -82,11 +82,16 @@ class WaveSegmentSampler:
     """Random waveform segments (and their F0 tracks) from a list of utterances, loaded lazily.
 
     ``sample(B)`` -> ``{"wav": (B, L * hop) float32, "f0": (B, L + 1) float32 Hz}``
-    (``"f0"`` only when ``with_f0``).
+    (``"f0"`` only when ``with_f0``).  With ``model_mel`` (a function ``(N,)`` preprocessed
+    waveform -> ``(n_mels, T)`` log-mel frame-aligned with ``log_mel(wav)``, e.g.
+    :meth:`vcconv.convert.Converter.self_conversion_mel`) the batch also holds
+    ``"mel": (B, n_mels, L + 1)``: each segment's slice of that mel with probability
+    ``model_mel_prob``, else the segment's own log-mel.
     """
 
     def __init__(self, rows: list[Utterance], audio: AudioConfig, segment_frames: int, *, with_f0: bool,
-                 seed: int = 0, min_frames: int | None = None):
+                 seed: int = 0, min_frames: int | None = None,
+                 model_mel: Callable[[np.ndarray], torch.Tensor] | None = None, model_mel_prob: float = 0.5):
         if not rows:
             raise DataError("no utterances for vocoder training (empty split?)")
         self.rows = rows
@@ -96,6 +101,9 @@ class WaveSegmentSampler:
         self.with_f0 = with_f0
         self.rng = random.Random(seed)
         self.cache: dict[int, tuple[np.ndarray, np.ndarray | None] | None] = {}
+        self.model_mel = model_mel
+        self.model_mel_prob = model_mel_prob
+        self.mel_cache: dict[int, np.ndarray] = {}
 
     def _get(self, i: int) -> tuple[np.ndarray, np.ndarray | None] | None:
         if i not in self.cache:
@@ -114,7 +122,21 @@ class WaveSegmentSampler:
             self.cache[i] = (pcm, f0)
         return self.cache[i]
 
+    def _model_mel(self, i: int) -> np.ndarray:
+        """``(n_mels, T)`` float16 model mel of utterance ``i`` (computed once)."""
+        if i not in self.mel_cache:
+            wav = self.cache[i][0].astype(np.float32) / 32767.0
+            self.mel_cache[i] = self.model_mel(wav).float().cpu().numpy().astype(np.float16)
+        return self.mel_cache[i]
+
     def segment(self, i: int, frames: int, rng: random.Random) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """``(wav (frames * hop,), f0 (frames + 1,) or None)`` of a random segment of utterance ``i``."""
+        got = self._segment(i, frames, rng)
+        return None if got is None else got[:2]
+
+    def _segment(self, i: int, frames: int, rng: random.Random):
+        """The segment, its F0 and its model-mel slice ``(n_mels, frames + 1)`` (``None``
+        unless drawn, see ``model_mel_prob``)."""
         item = self._get(i)
         if item is None:
             return None
@@ -131,25 +153,38 @@ class WaveSegmentSampler:
             seg_f0 = f0[start : start + frames + 1]
             if seg_f0.shape[0] < frames + 1:
                 seg_f0 = np.pad(seg_f0, (0, frames + 1 - seg_f0.shape[0]))
-        return wav, seg_f0
+        seg_mel = None
+        if self.model_mel is not None and rng.random() < self.model_mel_prob:
+            mel = self._model_mel(i)[:, start : start + frames + 1].astype(np.float32)
+            if mel.shape[1] < frames + 1:  # past the end: the silence level of the log-mel
+                mel = np.pad(mel, ((0, 0), (0, frames + 1 - mel.shape[1])), constant_values=float(mel.min()))
+            seg_mel = mel
+        return wav, seg_f0, seg_mel
 
     def sample(self, batch_size: int, frames: int | None = None, rng: random.Random | None = None) -> dict:
         rng = rng or self.rng
         frames = frames or rng.randint(self.min_frames, self.max_frames)
-        wavs, f0s = [], []
+        wavs, f0s, mels = [], [], []
         tries = 0
         while len(wavs) < batch_size:
             tries += 1
             if tries > 20 * batch_size:
                 raise DataError("could not read enough training audio (see warnings above)")
-            got = self.segment(rng.randrange(len(self.rows)), frames, rng)
+            got = self._segment(rng.randrange(len(self.rows)), frames, rng)
             if got is None:
                 continue
             wavs.append(got[0])
             f0s.append(got[1])
+            mels.append(got[2])
         batch = {"wav": torch.from_numpy(np.stack(wavs))}
         if self.with_f0:
             batch["f0"] = torch.from_numpy(np.stack(f0s).astype(np.float32))
+        if self.model_mel is not None:
+            own = log_mel(batch["wav"], self.audio)
+            for b, mel in enumerate(mels):
+                if mel is not None:
+                    own[b] = torch.from_numpy(mel)
+            batch["mel"] = own
         return batch
 
     def get_state(self) -> list:
@@ -168,6 +203,21 @@ def estimate_mel_stats(sampler: WaveSegmentSampler, audio: AudioConfig, n_batche
     mels = [log_mel(sampler.sample(16, sampler.max_frames, rng)["wav"], audio) for _ in range(n_batches)]
     cat = torch.cat([m.permute(1, 0, 2).reshape(audio.n_mels, -1) for m in mels], dim=1)
     return cat.mean(1), cat.std(1)
+
+
+def converted_mel_source(tc: TrainConfig, audio: AudioConfig) -> Callable[[np.ndarray], torch.Tensor] | None:
+    """``train.vocoder_input_model``'s self-conversion (on the CPU: it runs in the sampler),
+    or ``None`` when unset.  The model must share the vocoder's audio settings."""
+    if not tc.vocoder_input_model:
+        return None
+    from vcconv.convert import Converter
+    from vcconv.vocoder.neural import audio_matches
+
+    conv = Converter(tc.vocoder_input_model, vocoder="griffinlim", device="cpu")
+    if not audio_matches(conv.audio, audio):
+        raise DataError(f"{tc.vocoder_input_model}: its audio settings differ from the vocoder's")
+    log.info("vocoder input: %.0f %% self-conversions by %s", 100 * tc.vocoder_input_prob, tc.vocoder_input_model)
+    return conv.self_conversion_mel
 
 
 # ---------------------------------------------------------------------- loop
@@ -234,7 +284,8 @@ def train_vocoder(
     cfg.model = asdict(model.cfg)  # store every architecture field, not only the overridden ones
     with_f0 = arch == "hnf"
     sampler = WaveSegmentSampler(read_manifest(manifest, "train"), cfg.audio, tc.segment_frames,
-                                 with_f0=with_f0, seed=tc.seed)
+                                 with_f0=with_f0, seed=tc.seed, model_mel=converted_mel_source(tc, cfg.audio),
+                                 model_mel_prob=tc.vocoder_input_prob)
     valid_rows = read_manifest(manifest, "valid")
     val_batches: list[dict] = []
     if valid_rows:
