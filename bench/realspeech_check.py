@@ -65,6 +65,7 @@ def main() -> None:
     ap.add_argument("--strength", type=float, default=None, help="default: each model's own")
     ap.add_argument("--spectrum-match", type=float, default=None, help="default: each model's own")
     ap.add_argument("--source-mix", type=float, default=None, help="default: each model's own")
+    ap.add_argument("--vocoder", default=None, help="vocoder of the models' conversions (default: each model's default)")
     ap.add_argument("--no-untrained", action="store_true")
     ap.add_argument("--models-only", action="store_true",
                     help="skip the peer and the baselines (a rerun into the same --out reuses their cached scores anyway)")
@@ -86,7 +87,8 @@ def main() -> None:
     systems: dict[str, list[dict]] = {}
     for name, path in models.items():
         systems[name] = convert_system(pairs, out, name, model=path, workers=args.workers, strength=args.strength,
-                                       spectrum_match=args.spectrum_match, source_mix=args.source_mix)
+                                       spectrum_match=args.spectrum_match, source_mix=args.source_mix,
+                                       vocoder=args.vocoder)
     if args.models_only:
         args.no_untrained = True
     else:
