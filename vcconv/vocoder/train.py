@@ -129,14 +129,10 @@ class WaveSegmentSampler:
             self.mel_cache[i] = self.model_mel(wav).float().cpu().numpy().astype(np.float16)
         return self.mel_cache[i]
 
-    def segment(self, i: int, frames: int, rng: random.Random) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """``(wav (frames * hop,), f0 (frames + 1,) or None)`` of a random segment of utterance ``i``."""
-        got = self._segment(i, frames, rng)
-        return None if got is None else got[:2]
-
-    def _segment(self, i: int, frames: int, rng: random.Random):
-        """The segment, its F0 and its model-mel slice ``(n_mels, frames + 1)`` (``None``
-        unless drawn, see ``model_mel_prob``)."""
+    def segment(self, i: int, frames: int, rng: random.Random):
+        """A random segment of utterance ``i``: ``(wav (frames * hop,), f0 (frames + 1,) or None,
+        model-mel slice (n_mels, frames + 1) or None)`` (the slice only when drawn, see
+        ``model_mel_prob``), or ``None`` for an unreadable utterance."""
         item = self._get(i)
         if item is None:
             return None
@@ -170,7 +166,7 @@ class WaveSegmentSampler:
             tries += 1
             if tries > 20 * batch_size:
                 raise DataError("could not read enough training audio (see warnings above)")
-            got = self._segment(rng.randrange(len(self.rows)), frames, rng)
+            got = self.segment(rng.randrange(len(self.rows)), frames, rng)
             if got is None:
                 continue
             wavs.append(got[0])
