@@ -3,6 +3,7 @@ plus every real recording whose speaker is not held out by bench/realspeech_spli
 
     python bench/training_manifest.py --corpus data/corpus-v2/manifest.tsv -o data/train-b.tsv
     python bench/training_manifest.py --corpus data/corpus-v2/manifest.tsv -o data/voc-b.tsv --natural-only
+    python bench/training_manifest.py -o data/voc-real.tsv   # the real recordings only (no --corpus)
 
 The corpus's own test speakers and the real-speech check's valid/test speakers never enter the
 output; 3 % of each training speaker's rows become the validation split.  Paths are absolute,
@@ -22,9 +23,20 @@ from vcconv.data.manifest import read_manifest, write_manifest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def synthetic_rows(corpus: Path, natural_only: bool) -> list:
+    """The train and valid rows of a synthetic corpus manifest (natural engine voices only with ``natural_only``)."""
+    voices = {}
+    voices_json = corpus.parent / "voices.json"
+    if voices_json.exists():
+        voices = {v["name"]: v.get("kind", "") for v in json.loads(voices_json.read_text()).get("voices", [])}
+    return [r for r in read_manifest(corpus, "train") + read_manifest(corpus, "valid")
+            if not natural_only or voices.get(r.speaker, "natural") == "natural"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, required=True, help="synthetic corpus manifest (its train split is used)")
+    ap.add_argument("--corpus", type=Path, default=None,
+                    help="synthetic corpus manifest (its train split is used); without it, real recordings only")
     ap.add_argument("--split-file", type=Path, default=ROOT / "bench" / "realspeech_split.json")
     ap.add_argument("-o", "--output", type=Path, required=True)
     ap.add_argument("--natural-only", action="store_true", help="leave out WORLD warps and formant voices")
@@ -36,12 +48,7 @@ def main() -> None:
     split = json.loads(args.split_file.read_text())
     held = {s for names in split["splits"].values() for s in names}
     rng = random.Random(args.seed)
-    voices = {}
-    voices_json = args.corpus.parent / "voices.json"
-    if voices_json.exists():
-        voices = {v["name"]: v.get("kind", "") for v in json.loads(voices_json.read_text()).get("voices", [])}
-    synth = [r for r in read_manifest(args.corpus, "train") + read_manifest(args.corpus, "valid")
-             if not args.natural_only or voices.get(r.speaker, "natural") == "natural"]
+    synth = synthetic_rows(args.corpus, args.natural_only) if args.corpus else []
     if args.per_voice:
         by_voice: dict[str, list] = {}
         for r in synth:

@@ -53,6 +53,9 @@ def export_cmd(
     prior_blend: float | None = typer.Option(None, "--prior-blend", min=0.0, max=1.0,
                                              help="Post-filter: fraction by which the output's log-magnitude is "
                                              "pulled towards the mel's pseudo-inverse (0 = off; default: keep the run's)."),
+    postfilter_iters: int | None = typer.Option(None, "--postfilter-iters", min=0, max=200,
+                                                help="Post-filter: Griffin-Lim iterations that refine the vocoder's "
+                                                "own phase (0 = off; default: keep the run's)."),
 ) -> None:
     """Write a run's weights as a standalone vocoder file (config in the metadata)."""
     from vcconv.errors import VcconvError
@@ -61,13 +64,15 @@ def export_cmd(
     if output.exists() and not force:
         raise VcconvError(f"{output}: exists already (use --force to overwrite)")
     model = load_neural_vocoder(run, "cpu")
-    for key, value in (("postfilter", postfilter), ("prior_blend", prior_blend)):
+    for key, value in (("postfilter", postfilter), ("prior_blend", prior_blend), ("postfilter_iters", postfilter_iters)):
         if value is not None:
-            setattr(model.cfg, key, float(value))
-            model.run_config.model[key] = float(value)
+            value = int(value) if key == "postfilter_iters" else float(value)
+            setattr(model.cfg, key, value)
+            model.run_config.model[key] = value
     save_vocoder(model, output, fp16=fp16, cfg=model.run_config)
     console.print(f"wrote {output} ({model.kind}, {model.param_count() / 1e6:.2f} M parameters, "
-                  f"{'fp16' if fp16 else 'fp32'}, postfilter {model.cfg.postfilter:g}, prior blend {model.cfg.prior_blend:g})")
+                  f"{'fp16' if fp16 else 'fp32'}, postfilter {model.cfg.postfilter:g}, prior blend {model.cfg.prior_blend:g}, "
+                  f"phase iterations {model.cfg.postfilter_iters})")
 
 
 @app.command("vocode")

@@ -21,29 +21,50 @@ def griffin_lim(magnitude: torch.Tensor, cfg: AudioConfig, n_iter: int = 32, mom
     squeeze = magnitude.dim() == 2
     mag = magnitude.unsqueeze(0) if squeeze else magnitude
     mag = mag.float() ** power
-    window = torch.hann_window(cfg.win_length, device=mag.device)
-    length = (mag.shape[-1] - 1) * cfg.hop_length
     gen = torch.Generator(device="cpu").manual_seed(seed)
     phase = torch.rand(mag.shape, generator=gen).to(mag.device) * 2 * torch.pi
-    spec = torch.polar(mag, phase)
-    prev = torch.zeros_like(spec)
-
-    def istft(s: torch.Tensor) -> torch.Tensor:
-        return torch.istft(s, cfg.n_fft, cfg.hop_length, cfg.win_length, window, center=True, length=length)
-
-    def stft(w: torch.Tensor) -> torch.Tensor:
-        return torch.stft(w, cfg.n_fft, cfg.hop_length, cfg.win_length, window, center=True,
-                          pad_mode="reflect", return_complex=True)
-
-    for _ in range(n_iter):
-        rebuilt = stft(istft(spec))
-        accel = rebuilt + (momentum / (1 + momentum)) * (rebuilt - prev) if momentum > 0 else rebuilt
-        prev = rebuilt
-        spec = mag * torch.exp(1j * torch.angle(accel))
-    wav = istft(spec)
+    spec = refine_phase(torch.polar(mag, phase), mag, cfg, n_iter, momentum)
+    wav = _istft(spec, cfg)
     peak = wav.abs().amax(dim=-1, keepdim=True).clamp(min=1e-6)
     wav = wav / torch.clamp(peak / 0.95, min=1.0)
     return wav[0] if squeeze else wav
+
+
+def _window(cfg: AudioConfig, device) -> torch.Tensor:
+    return torch.hann_window(cfg.win_length, device=device)
+
+
+def _istft(spec: torch.Tensor, cfg: AudioConfig, length: int | None = None) -> torch.Tensor:
+    """``(B, F, T)`` complex -> ``(B, length)``, by default ``(T - 1) * hop`` samples."""
+    length = (spec.shape[-1] - 1) * cfg.hop_length if length is None else length
+    return torch.istft(spec, cfg.n_fft, cfg.hop_length, cfg.win_length, _window(cfg, spec.device),
+                       center=True, length=length)
+
+
+def refine_phase(spec: torch.Tensor, magnitude: torch.Tensor, cfg: AudioConfig, n_iter: int,
+                 momentum: float = 0.99, length: int | None = None) -> torch.Tensor:
+    """``n_iter`` Griffin-Lim iterations from the phase of ``spec``, the magnitude held at ``magnitude``.
+
+    Args:
+        spec: ``(B, F, T)`` complex, the starting point (its phase is what is used).
+        magnitude: ``(B, F, T)`` real, the magnitude every iterate is projected onto.
+        momentum: 0 = classic Griffin-Lim; 0.99 = fast Griffin-Lim (Perraudin et al. 2013).
+        length: samples of the signal the STFT frames (default ``(T - 1) * hop``).
+    Returns:
+        ``(B, F, T)`` complex with magnitude ``magnitude`` (``spec`` itself when ``n_iter`` is 0).
+    """
+    window = _window(cfg, spec.device)
+    prev = torch.zeros_like(spec)
+    for _ in range(n_iter):
+        wav = _istft(spec, cfg, length)
+        rebuilt = torch.stft(wav, cfg.n_fft, cfg.hop_length, cfg.win_length, window, center=True,
+                             pad_mode="reflect", return_complex=True)
+        accel = rebuilt + (momentum / (1 + momentum)) * (rebuilt - prev) if momentum > 0 else rebuilt
+        prev = rebuilt
+        size = accel.abs()
+        # magnitude * exp(i angle(accel)), without the (3x slower) angle/exp; angle 0 where accel is 0
+        spec = torch.where(size > 1e-12, accel * (magnitude / size.clamp(min=1e-12)), magnitude.to(accel.dtype))
+    return spec
 
 
 class GriffinLimVocoder:

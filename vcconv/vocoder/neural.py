@@ -41,6 +41,7 @@ from torch import nn
 from vcconv.audio import AudioConfig, log_mel, mel_filterbank
 from vcconv.config import RunConfig, dataclass_from_dict
 from vcconv.errors import ConfigError, ModelError
+from vcconv.vocoder.griffin_lim import refine_phase
 
 KIND_PREFIX = "vocoder-"
 LOG_EPS = 1e-5
@@ -66,9 +67,14 @@ class ISTFTConfig:
     # unshifted (copy synthesis): pinv(mel) holds the mel's pitch in its low harmonics
     postfilter: float = 1.0
     prior_blend: float = 0.0
-    # loss weights
+    # post-filter phase refinement: Griffin-Lim iterations (fast GL) that start from the
+    # vocoder's own phase and hold the post-filtered magnitude (0 = one projection only)
+    postfilter_iters: int = 0
+    # loss weights; w_phase: anti-wrapping phase losses on the predicted STFT phase
+    # (instantaneous phase, group delay, instantaneous frequency; APNet, Ai & Ling 2023)
     w_mel: float = 1.0
     w_stft: float = 1.0
+    w_phase: float = 0.0
 
 
 @dataclass
@@ -100,6 +106,9 @@ class HNFConfig:
     # unshifted (copy synthesis): pinv(mel) holds the mel's pitch in its low harmonics
     postfilter: float = 1.0
     prior_blend: float = 0.0
+    # post-filter phase refinement: Griffin-Lim iterations (fast GL) that start from the
+    # vocoder's own phase and hold the post-filtered magnitude (0 = one projection only)
+    postfilter_iters: int = 0
     # loss weights
     w_mel: float = 1.0
     w_stft: float = 1.0
@@ -178,6 +187,34 @@ def multi_resolution_stft_loss(pred: torch.Tensor, target: torch.Tensor,
     return sc / n, lm / n
 
 
+def _anti_wrap(x: torch.Tensor) -> torch.Tensor:
+    """``|x - 2 pi round(x / 2 pi)|``: the distance of a phase difference from 0 on the circle."""
+    return torch.abs(x - 2 * math.pi * torch.round(x / (2 * math.pi)))
+
+
+def phase_losses(pred_phase: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Anti-wrapping phase losses (APNet, Ai & Ling 2023), each weighted by the square root
+    of the target magnitude (normalised to mean 1 per utterance) so silent bins, whose phase
+    is noise, count little.
+
+    Args:
+        pred_phase: ``(B, F, T)`` predicted STFT phase (radians).
+        target: ``(B, F, T)`` complex STFT of the target waveform (same framing).
+    Returns:
+        ``{"ip", "gd", "iaf"}``: instantaneous phase, group delay (difference along
+        frequency) and instantaneous frequency (difference along time).
+    """
+    weight = target.abs().sqrt()
+    weight = weight / weight.mean(dim=(1, 2), keepdim=True).clamp(min=1e-8)
+    true_phase = torch.angle(target)
+    err = pred_phase - true_phase
+    gd = torch.diff(pred_phase, dim=1) - torch.diff(true_phase, dim=1)
+    iaf = torch.diff(pred_phase, dim=2) - torch.diff(true_phase, dim=2)
+    return {"ip": (_anti_wrap(err) * weight).mean(),
+            "gd": (_anti_wrap(gd) * weight[:, 1:]).mean(),
+            "iaf": (_anti_wrap(iaf) * weight[..., 1:]).mean()}
+
+
 def input_mel(batch: dict, audio: AudioConfig) -> torch.Tensor:
     """The log-mel a training batch feeds the vocoder: ``batch["mel"] (B, n_mels, L + 1)``
     when the sampler supplies one (e.g. a VC model's converted mel), else the log-mel of
@@ -252,18 +289,22 @@ class _MelVocoder(nn.Module):
 
         The STFT log-magnitude is moved a fraction ``cfg.prior_blend`` towards the mel's
         pseudo-inverse (:meth:`prior_log_magnitude`) and multiplied by ``cfg.postfilter``
-        (spectral sharpening); the phase is kept and the result scaled back to the input's
-        RMS. A no-op with ``postfilter == 1`` and ``prior_blend == 0``, and in training mode."""
+        (spectral sharpening); the phase is kept, or refined by ``cfg.postfilter_iters``
+        Griffin-Lim iterations that start from it, and the result is scaled back to the
+        input's RMS. A no-op with ``postfilter == 1``, ``prior_blend == 0`` and
+        ``postfilter_iters == 0``, and in training mode."""
         power = float(getattr(self.cfg, "postfilter", 1.0))
         blend = float(getattr(self.cfg, "prior_blend", 0.0)) if mel is not None else 0.0
-        if (power == 1.0 and blend == 0.0) or self.training:
+        iters = int(getattr(self.cfg, "postfilter_iters", 0))
+        if (power == 1.0 and blend == 0.0 and iters == 0) or self.training:
             return wav
         spec = self.stft(wav)
         log_mag = torch.log(spec.abs().clamp(min=1e-7))
         if blend:
             prior = self.prior_log_magnitude(mel.float())[..., : spec.shape[-1]]
             log_mag = torch.lerp(log_mag, prior, blend)
-        spec = torch.polar(torch.exp(power * log_mag), torch.angle(spec))
+        target = torch.exp(power * log_mag)
+        spec = refine_phase(torch.polar(target, torch.angle(spec)), target, self.audio, iters, length=wav.shape[-1])
         out = self.istft(spec, length=wav.shape[-1])
         rms_in = wav.pow(2).mean(-1, keepdim=True).sqrt()
         rms_out = out.pow(2).mean(-1, keepdim=True).sqrt().clamp(min=1e-9)
@@ -292,11 +333,15 @@ class ISTFTVocoder(_MelVocoder):
             self.head.weight[: self.n_freq].mul_(0.1)
             self.head.bias[: self.n_freq].zero_()
 
-    def spectrum(self, mel: torch.Tensor) -> torch.Tensor:
-        """``(B, n_mels, T)`` -> complex STFT ``(B, F, T)``."""
+    def head_outputs(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(B, n_mels, T)`` -> magnitude and the phase's two components ``(a, b)``, each ``(B, F, T)``."""
         h = self.head(self.features(mel))
         logmag, a, b = h.split(self.n_freq, dim=1)
-        mag = torch.exp(torch.clamp(logmag + self.prior_log_magnitude(mel), max=MAX_LOG_MAG))
+        return torch.exp(torch.clamp(logmag + self.prior_log_magnitude(mel), max=MAX_LOG_MAG)), a, b
+
+    def spectrum(self, mel: torch.Tensor) -> torch.Tensor:
+        """``(B, n_mels, T)`` -> complex STFT ``(B, F, T)``."""
+        mag, a, b = self.head_outputs(mel)
         r = torch.sqrt(a * a + b * b + 1e-9)  # phase = atan2(b, a): (cos, sin) = (a, b) / r
         return torch.complex(mag * a / r, mag * b / r)
 
@@ -311,9 +356,16 @@ class ISTFTVocoder(_MelVocoder):
         """``batch["wav"]``: ``(B, N)`` with N a multiple of hop.  Returns losses with a ``"total"``
         (and the generated ``"pred" (B, N)`` when ``keep_pred``, for the GAN stage)."""
         wav = batch["wav"]
-        mel = input_mel(batch, self.audio)
-        pred = self(mel)
+        mel = input_mel(batch, self.audio).float()
+        mag, a, b = self.head_outputs(mel)
+        r = torch.sqrt(a * a + b * b + 1e-9)
+        pred = self.istft(torch.complex(mag * a / r, mag * b / r))
         losses = reconstruction_losses(pred, wav, self.audio, self.cfg.w_mel, self.cfg.w_stft)
+        if self.cfg.w_phase:
+            target = self.stft(wav)[..., : mag.shape[-1]]
+            phase = phase_losses(torch.atan2(b, a)[..., : target.shape[-1]], target)
+            losses.update(phase)
+            losses["total"] = losses["total"] + self.cfg.w_phase * (phase["ip"] + phase["gd"] + phase["iaf"])
         if keep_pred:
             losses["pred"] = pred
         return losses
