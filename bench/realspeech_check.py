@@ -66,6 +66,8 @@ def main() -> None:
     ap.add_argument("--spectrum-match", type=float, default=None, help="default: each model's own")
     ap.add_argument("--source-mix", type=float, default=None, help="default: each model's own")
     ap.add_argument("--vocoder", default=None, help="vocoder of the models' conversions (default: each model's default)")
+    ap.add_argument("--f0", default=None, choices=["auto", "transfer", "predict"],
+                    help="F0 for an F0-driven vocoder (see vcconv convert --f0; default: each model's own)")
     ap.add_argument("--no-untrained", action="store_true")
     ap.add_argument("--models-only", action="store_true",
                     help="skip the peer and the baselines (a rerun into the same --out reuses their cached scores anyway)")
@@ -88,7 +90,7 @@ def main() -> None:
     for name, path in models.items():
         systems[name] = convert_system(pairs, out, name, model=path, workers=args.workers, strength=args.strength,
                                        spectrum_match=args.spectrum_match, source_mix=args.source_mix,
-                                       vocoder=args.vocoder)
+                                       vocoder=args.vocoder, f0=args.f0)
     if args.models_only:
         args.no_untrained = True
     else:
