@@ -299,7 +299,7 @@ class _MelVocoder(nn.Module):
         power = float(getattr(self.cfg, "postfilter", 1.0))
         blend = float(getattr(self.cfg, "prior_blend", 0.0)) if mel is not None else 0.0
         iters = int(getattr(self.cfg, "postfilter_iters", 0)) if blend else 0  # they refine the blend
-        if (power == 1.0 and blend == 0.0 and iters == 0) or self.training:
+        if (power == 1.0 and blend == 0.0) or self.training:
             return wav
         spec = self.stft(wav)
         log_mag = torch.log(spec.abs().clamp(min=1e-7))
@@ -336,15 +336,11 @@ class ISTFTVocoder(_MelVocoder):
             self.head.weight[: self.n_freq].mul_(0.1)
             self.head.bias[: self.n_freq].zero_()
 
-    def head_outputs(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(B, n_mels, T)`` -> magnitude and the phase's two components ``(a, b)``, each ``(B, F, T)``."""
-        h = self.head(self.features(mel))
-        logmag, a, b = h.split(self.n_freq, dim=1)
-        return torch.exp(torch.clamp(logmag + self.prior_log_magnitude(mel), max=MAX_LOG_MAG)), a, b
-
     def spectrum(self, mel: torch.Tensor) -> torch.Tensor:
         """``(B, n_mels, T)`` -> complex STFT ``(B, F, T)``."""
-        mag, a, b = self.head_outputs(mel)
+        h = self.head(self.features(mel))
+        logmag, a, b = h.split(self.n_freq, dim=1)
+        mag = torch.exp(torch.clamp(logmag + self.prior_log_magnitude(mel), max=MAX_LOG_MAG))
         r = torch.sqrt(a * a + b * b + 1e-9)  # phase = atan2(b, a): (cos, sin) = (a, b) / r
         return torch.complex(mag * a / r, mag * b / r)
 
@@ -359,14 +355,12 @@ class ISTFTVocoder(_MelVocoder):
         """``batch["wav"]``: ``(B, N)`` with N a multiple of hop.  Returns losses with a ``"total"``
         (and the generated ``"pred" (B, N)`` when ``keep_pred``, for the GAN stage)."""
         wav = batch["wav"]
-        mel = input_mel(batch, self.audio).float()
-        mag, a, b = self.head_outputs(mel)
-        r = torch.sqrt(a * a + b * b + 1e-9)
-        pred = self.istft(torch.complex(mag * a / r, mag * b / r))
+        spec = self.spectrum(input_mel(batch, self.audio).float())  # the network alone, as in hnf: no post-filter
+        pred = self.istft(spec)
         losses = reconstruction_losses(pred, wav, self.audio, self.cfg.w_mel, self.cfg.w_stft)
-        if self.cfg.w_phase:
-            target = self.stft(wav)[..., : mag.shape[-1]]
-            phase = phase_losses(torch.atan2(b, a)[..., : target.shape[-1]], target)
+        if self.cfg.w_phase:  # the magnitude is an exp, never 0: the angle is atan2(b, a) of the head
+            target = self.stft(wav)[..., : spec.shape[-1]]
+            phase = phase_losses(torch.angle(spec)[..., : target.shape[-1]], target)
             losses.update(phase)
             losses["total"] = losses["total"] + self.cfg.w_phase * (phase["ip"] + phase["gd"] + phase["iaf"])
         if keep_pred:
