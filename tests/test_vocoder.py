@@ -68,7 +68,7 @@ def test_load_vocoder_names():
 # ------------------------------------------------------------------ neural
 
 
-@pytest.mark.parametrize("arch", ["istft", "hnf"])
+@pytest.mark.parametrize("arch", ["istft", "hnf", "mag"])
 def test_neural_output_shape(arch):
     model = build_vocoder(arch, TINY, CFG).eval()
     mel = torch.randn(2, CFG.n_mels, 20) - 4
@@ -80,7 +80,7 @@ def test_neural_output_shape(arch):
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("arch", ["istft", "hnf"])
+@pytest.mark.parametrize("arch", ["istft", "hnf", "mag"])
 def test_neural_training_lowers_loss(arch):
     torch.manual_seed(0)
     model = build_vocoder(arch, TINY, CFG)
@@ -133,7 +133,7 @@ def test_istft_vocoder_learns_the_phase_with_phase_losses():
     assert float(last["gd"]) < 0.8 * first["gd"] and summed(last) < 0.9 * summed(first), (first, last)
 
 
-@pytest.mark.parametrize("arch", ["istft", "hnf"])
+@pytest.mark.parametrize("arch", ["istft", "hnf", "mag"])
 def test_neural_save_load_identical(arch, tmp_path):
     model = build_vocoder(arch, TINY, CFG).eval()
     with torch.no_grad():
@@ -269,6 +269,58 @@ def test_postfilter_phase_iterations_make_the_output_match_its_target_magnitude(
     sharpened = model.apply_postfilter(wav, mel)
     model.cfg.postfilter_iters = 0
     assert torch.equal(sharpened, model.apply_postfilter(wav, mel))
+
+
+def test_learned_magnitude_prior_drives_the_postfilter_and_travels_with_the_file(tmp_path):
+    """With ``prior_net`` the post-filter blends towards the mag model's magnitude, not the
+    pseudo-inverse; the prior's weights are saved in the vocoder's file and load back."""
+    from vcconv.errors import ModelError
+    from vcconv.vocoder.neural import attach_magnitude_prior, vocoder_run_config
+
+    torch.manual_seed(0)
+    hnf = build_vocoder("hnf", {**TINY, "postfilter": 1.0, "prior_blend": 1.0, "postfilter_iters": 16}, CFG).eval()
+    hnf.run_config = vocoder_run_config(hnf)
+    prior = build_vocoder("mag", TINY, CFG).eval()
+    with torch.no_grad():  # tilt the learned magnitude: +2 nats at the top bin, 0 at DC
+        prior.mag_head.bias.copy_(torch.linspace(0.0, 2.0, prior.n_freq))
+    wav = torch.from_numpy(voiced_clip(seconds=0.5, f0=140.0))[None]
+    mel = log_mel(wav, CFG)
+    with torch.no_grad():
+        pinv_out = hnf.apply_postfilter(wav, mel)
+        attach_magnitude_prior(hnf, prior)
+        learned_out = hnf.apply_postfilter(wav, mel)
+    assert hnf.cfg.prior_net["dim"] == TINY["dim"]
+    assert learned_out.shape == wav.shape
+
+    def tilt(out):  # mean log-magnitude of the top quarter of the bins minus the bottom quarter's
+        lm = torch.log(hnf.stft(out).abs().clamp(min=1e-7))[0]
+        q = lm.shape[0] // 4
+        return float(lm[-q:].mean() - lm[:q].mean())
+
+    assert tilt(learned_out) > tilt(pinv_out) + 0.8
+    path = save_vocoder(hnf, tmp_path / "hnf-prior.safetensors", cfg=hnf.run_config)
+    loaded = load_neural_vocoder(path, "cpu")
+    assert loaded.cfg.prior_net == hnf.cfg.prior_net
+    with torch.no_grad():
+        assert torch.equal(loaded(mel), hnf(mel))
+    with pytest.raises(ModelError, match="not a 'vocoder-mag'"):
+        attach_magnitude_prior(hnf, build_vocoder("istft", TINY, CFG))
+
+
+def test_export_cli_attaches_a_magnitude_prior(tmp_path):
+    from vcconv.cli import main
+
+    hnf = build_vocoder("hnf", {**TINY, "prior_blend": 0.5}, CFG)
+    src = save_vocoder(hnf, tmp_path / "hnf.safetensors")
+    mag = save_vocoder(build_vocoder("mag", TINY, CFG), tmp_path / "mag.safetensors")
+    out = tmp_path / "out.safetensors"
+    main(["vocoder", "export", str(src), "-o", str(out), "--magnitude-prior", str(mag), "--fp16"])
+    loaded = load_neural_vocoder(out, "cpu")
+    assert loaded.cfg.prior_net and hasattr(loaded, "magnitude_prior")
+    assert loaded.cfg.prior_blend == 0.5
+    with pytest.raises(SystemExit) as exc:  # a mag model has no post-filter to set
+        main(["vocoder", "export", str(mag), "-o", str(tmp_path / "m2.safetensors"), "--prior-blend", "0.5"])
+    assert exc.value.code != 0
 
 
 # --------------------------------------------------------------------- CLI

@@ -16,7 +16,7 @@ app.add_typer(vocoder_app, name="vocoder")
 def train_cmd(
     data: Path = typer.Option(..., "--data", help="Manifest TSV (its train split is used; valid for validation)."),
     out: Path = typer.Option(..., "--out", help="Run directory (resumes when it holds last.pt)."),
-    arch: str = typer.Option("hnf", "--arch", help="hnf (harmonic-plus-noise, F0-driven; the shipped one) or istft (Vocos-style)."),
+    arch: str = typer.Option("hnf", "--arch", help="hnf (harmonic-plus-noise, F0-driven; the shipped one), istft (Vocos-style) or mag (learned magnitude + Griffin-Lim; also a post-filter prior, see export --magnitude-prior)."),
     time_budget: float | None = typer.Option(None, "--time-budget", help="Minutes of training in total (resumes count)."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many steps in total."),
     set_: list[str] = typer.Option([], "--set", help="Override, e.g. --set dim=128 --set batch_size=8 --set num_threads=1."),
@@ -56,23 +56,32 @@ def export_cmd(
     postfilter_iters: int | None = typer.Option(None, "--postfilter-iters", min=0, max=200,
                                                 help="Post-filter: Griffin-Lim iterations that refine the vocoder's "
                                                 "own phase (0 = off; default: keep the run's)."),
+    magnitude_prior: Path | None = typer.Option(None, "--magnitude-prior", help="A 'mag' vocoder (run dir or "
+                                                "file) whose learned magnitude the post-filter blends towards "
+                                                "instead of the mel's pseudo-inverse; stored in the output."),
 ) -> None:
     """Write a run's weights as a standalone vocoder file (config in the metadata)."""
     from vcconv.errors import VcconvError
-    from vcconv.vocoder.neural import load_neural_vocoder, save_vocoder
+    from vcconv.vocoder.neural import attach_magnitude_prior, load_neural_vocoder, save_vocoder
 
     if output.exists() and not force:
         raise VcconvError(f"{output}: exists already (use --force to overwrite)")
     model = load_neural_vocoder(run, "cpu")
     for key, value in (("postfilter", postfilter), ("prior_blend", prior_blend), ("postfilter_iters", postfilter_iters)):
+        if value is not None and not hasattr(model.cfg, key):
+            raise VcconvError(f"{run}: a '{model.kind}' vocoder has no post-filter ({key})")
         if value is not None:
             value = int(value) if key == "postfilter_iters" else float(value)
             setattr(model.cfg, key, value)
             model.run_config.model[key] = value
+    if magnitude_prior is not None:
+        attach_magnitude_prior(model, load_neural_vocoder(magnitude_prior, "cpu"), str(magnitude_prior))
     save_vocoder(model, output, fp16=fp16, cfg=model.run_config)
+    post = (f", postfilter {model.cfg.postfilter:g}, prior blend {model.cfg.prior_blend:g}, phase iterations "
+            f"{model.cfg.postfilter_iters}{', learned prior' if model.cfg.prior_net else ''}"
+            if hasattr(model.cfg, "postfilter") else "")
     console.print(f"wrote {output} ({model.kind}, {model.param_count() / 1e6:.2f} M parameters, "
-                  f"{'fp16' if fp16 else 'fp32'}, postfilter {model.cfg.postfilter:g}, prior blend {model.cfg.prior_blend:g}, "
-                  f"phase iterations {model.cfg.postfilter_iters})")
+                  f"{'fp16' if fp16 else 'fp32'}{post})")
 
 
 @app.command("vocode")

@@ -31,7 +31,7 @@ the architecture config); :func:`load_neural_vocoder` rebuilds the model.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -71,6 +71,9 @@ class ISTFTConfig:
     # vocoder's own phase and hold the blended, sharpened magnitude (0 = one projection only);
     # only where the prior blend applies (hnf: its own F0, unshifted)
     postfilter_iters: int = 0
+    # post-filter magnitude: {} = the mel's pseudo-inverse; else the MagConfig of a learned
+    # mel -> magnitude network stored in the same file (`vcconv vocoder export --magnitude-prior`)
+    prior_net: dict = field(default_factory=dict)
     # loss weights; w_phase: anti-wrapping phase losses on the predicted STFT phase
     # (instantaneous phase, group delay, instantaneous frequency; APNet, Ai & Ling 2023)
     w_mel: float = 1.0
@@ -111,6 +114,9 @@ class HNFConfig:
     # vocoder's own phase and hold the blended, sharpened magnitude (0 = one projection only);
     # only where the prior blend applies (hnf: its own F0, unshifted)
     postfilter_iters: int = 0
+    # post-filter magnitude: {} = the mel's pseudo-inverse; else the MagConfig of a learned
+    # mel -> magnitude network stored in the same file (`vcconv vocoder export --magnitude-prior`)
+    prior_net: dict = field(default_factory=dict)
     # loss weights
     w_mel: float = 1.0
     w_stft: float = 1.0
@@ -118,7 +124,26 @@ class HNFConfig:
     w_vuv: float = 0.2
 
 
-ARCH_CONFIGS = {"istft": ISTFTConfig, "hnf": HNFConfig}
+@dataclass
+class MagConfig:
+    """Architecture of :class:`MagnitudeVocoder`: a learned log-mel -> STFT log-magnitude
+    (a correction of the mel's pseudo-inverse), rendered by Griffin-Lim on its own or used as
+    the magnitude an hnf/istft post-filter blends towards (``prior_net``)."""
+
+    dim: int = 192
+    hidden: int = 576
+    layers: int = 6
+    kernel: int = 7
+    mel_prior: bool = True
+    gl_iters: int = 32  # Griffin-Lim iterations when it renders audio by itself
+    power: float = 1.0  # magnitude exponent before Griffin-Lim (1 = off)
+    # loss weights: log-magnitude L1 and spectral convergence of the linear magnitude,
+    # against the STFT of the training audio (the front end's framing)
+    w_logmag: float = 1.0
+    w_sc: float = 1.0
+
+
+ARCH_CONFIGS = {"istft": ISTFTConfig, "hnf": HNFConfig, "mag": MagConfig}
 
 
 # ---------------------------------------------------------------------- layers
@@ -258,6 +283,8 @@ class _MelVocoder(nn.Module):
         fb = mel_filterbank(audio)
         self.register_buffer("mel_pinv", torch.linalg.pinv(fb), persistent=False)  # (F, n_mels)
         self.backbone = Backbone(audio.n_mels, cfg.dim, cfg.hidden, cfg.layers, cfg.kernel)
+        if getattr(cfg, "prior_net", None):
+            self.magnitude_prior = MagnitudeVocoder(dataclass_from_dict(MagConfig, dict(cfg.prior_net)), audio)
 
     @property
     def kind(self) -> str:
@@ -279,6 +306,12 @@ class _MelVocoder(nn.Module):
             return torch.zeros(mel.shape[0], self.n_freq, mel.shape[-1], device=mel.device, dtype=mel.dtype)
         lin = torch.matmul(self.mel_pinv, torch.exp(mel))
         return torch.log(torch.clamp(lin, min=LOG_EPS))
+
+    def postfilter_prior(self, mel: torch.Tensor) -> torch.Tensor:
+        """The log-magnitude the post-filter blends towards: ``(B, n_mels, T) -> (B, F, T)``;
+        the learned ``magnitude_prior`` when the file has one, else :meth:`prior_log_magnitude`."""
+        net = getattr(self, "magnitude_prior", None)
+        return net.log_magnitude(mel) if net is not None else self.prior_log_magnitude(mel)
 
     def istft(self, spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """``(B, F, T)`` complex -> ``(B, length)``, by default ``(T - 1) * hop`` samples."""
@@ -304,7 +337,7 @@ class _MelVocoder(nn.Module):
         spec = self.stft(wav)
         log_mag = torch.log(spec.abs().clamp(min=1e-7))
         if blend:
-            prior = self.prior_log_magnitude(mel.float())[..., : spec.shape[-1]]
+            prior = self.postfilter_prior(mel.float())[..., : spec.shape[-1]]
             log_mag = torch.lerp(log_mag, prior, blend)
         target = torch.exp(power * log_mag)
         spec = refine_phase(torch.polar(target, torch.angle(spec)), target, self.audio, iters, length=wav.shape[-1])
@@ -592,6 +625,55 @@ class HNFVocoder(_MelVocoder):
         return losses
 
 
+class MagnitudeVocoder(_MelVocoder):
+    """Learned magnitude + Griffin-Lim: ConvNeXt backbone -> per-bin log-magnitude correction of
+    ``log pinv(mel)``, trained on the STFT magnitude of real audio (no phase, no waveform loss)."""
+
+    arch = "mag"
+    config_class = MagConfig
+
+    def __init__(self, cfg: MagConfig, audio: AudioConfig):
+        super().__init__(cfg, audio)
+        self.mag_head = nn.Conv1d(cfg.dim, self.n_freq, 1)
+        nn.init.zeros_(self.mag_head.weight)  # starts as the pseudo-inverse
+        nn.init.zeros_(self.mag_head.bias)
+
+    def log_magnitude(self, mel: torch.Tensor) -> torch.Tensor:
+        """``(B, n_mels, T)`` log-mel -> ``(B, F, T)`` natural-log STFT magnitude."""
+        mel = mel.float()
+        out = self.prior_log_magnitude(mel) + self.mag_head(self.features(mel))
+        return torch.clamp(out, min=math.log(LOG_EPS), max=MAX_LOG_MAG)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """``(B, n_mels, T)`` / ``(n_mels, T)`` -> ``(B, N)`` / ``(N,)``: Griffin-Lim
+        (``cfg.gl_iters``, magnitude raised to ``cfg.power``) on the predicted magnitude."""
+        from vcconv.vocoder.griffin_lim import griffin_lim
+
+        squeeze = mel.dim() == 2
+        mel = mel[None] if squeeze else mel
+        wav = griffin_lim(torch.exp(self.log_magnitude(mel)), self.audio, self.cfg.gl_iters, power=self.cfg.power)
+        return wav[0] if squeeze else wav
+
+    def loss(self, batch: dict, step: int = 0, keep_pred: bool = False) -> dict[str, torch.Tensor]:
+        """``batch["wav"]`` ``(B, N)`` -> ``{"total", "sc", "logmag", "mel"}``: log-magnitude L1
+        and spectral convergence against the waveform's STFT; ``mel`` = L1 of the log-mel the
+        predicted magnitude implies (for the log only)."""
+        if keep_pred:
+            raise ConfigError("the 'mag' vocoder has no waveform output to train a GAN stage on")
+        mel = input_mel(batch, self.audio)
+        target = self.stft(batch["wav"]).abs()[..., : mel.shape[-1]]
+        pred_log = self.log_magnitude(mel)[..., : target.shape[-1]]
+        logmag = F.l1_loss(pred_log, torch.log(target.clamp(min=LOG_EPS)))
+        pred = torch.exp(pred_log)
+        sc = torch.linalg.norm(target - pred) / torch.linalg.norm(target).clamp(min=1e-8)
+        with torch.no_grad():
+            fb = mel_filterbank(self.audio).to(pred)
+            mel_err = F.l1_loss(torch.log(torch.clamp(fb @ pred, min=LOG_EPS)),
+                                torch.log(torch.clamp(fb @ target, min=LOG_EPS)))
+        total = self.cfg.w_logmag * logmag + self.cfg.w_sc * sc
+        return {"total": total, "mel": mel_err, "sc": sc, "logmag": logmag}
+
+
 def minimum_phase(log_mag: torch.Tensor, n_fft: int) -> torch.Tensor:
     """Minimum-phase frequency response with the given log-magnitude (real cepstrum folding).
 
@@ -633,7 +715,7 @@ def _fill_gaps(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return out
 
 
-VOCODER_FAMILIES: dict[str, type[_MelVocoder]] = {"istft": ISTFTVocoder, "hnf": HNFVocoder}
+VOCODER_FAMILIES: dict[str, type[_MelVocoder]] = {"istft": ISTFTVocoder, "hnf": HNFVocoder, "mag": MagnitudeVocoder}
 
 
 # ------------------------------------------------------------------ build/load
@@ -715,6 +797,21 @@ def load_neural_vocoder(path: str | Path, device: str | torch.device | None = No
     return model.to(dev).eval()
 
 
+def attach_magnitude_prior(model: _MelVocoder, prior: _MelVocoder, where: str = "magnitude prior") -> None:
+    """Store ``prior`` (a :class:`MagnitudeVocoder`) in ``model`` as the magnitude its post-filter
+    blends towards (config key ``prior_net``; its weights travel in the same file)."""
+    if not isinstance(prior, MagnitudeVocoder):
+        raise ModelError(f"{where}: holds a '{prior.kind}' vocoder, not a 'vocoder-mag' magnitude model")
+    if isinstance(model, MagnitudeVocoder):
+        raise ModelError(f"{where}: a 'vocoder-mag' model cannot take a magnitude prior")
+    if not audio_matches(model.audio, prior.audio):
+        raise ModelError(f"{where}: trained for another front end than the vocoder")
+    model.cfg.prior_net = asdict(prior.cfg)
+    model.magnitude_prior = prior.to(next(model.parameters()).device)
+    if hasattr(model, "run_config"):
+        model.run_config.model["prior_net"] = asdict(prior.cfg)
+
+
 def audio_matches(a: AudioConfig, b: AudioConfig) -> bool:
     """True when two front ends produce the same log-mel (rate, FFT, hop, window, mel bank)."""
     keys = ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "f_min", "f_max")
@@ -726,8 +823,11 @@ __all__ = [
     "VOCODER_FAMILIES",
     "HNFConfig",
     "HNFVocoder",
+    "MagConfig",
+    "MagnitudeVocoder",
     "ISTFTConfig",
     "ISTFTVocoder",
+    "attach_magnitude_prior",
     "audio_matches",
     "build_vocoder",
     "load_neural_vocoder",
