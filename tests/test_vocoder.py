@@ -54,6 +54,22 @@ def test_griffinlim_length_and_frequency():
     assert abs(dominant_freq(out.numpy()) - 440.0) < 20.0
 
 
+def test_overlap_add_istft_matches_torch_istft_and_passes_gradients():
+    from vcconv.vocoder.griffin_lim import istft
+
+    window = torch.hann_window(CFG.win_length)
+    wav = torch.randn(2, 40 * CFG.hop_length + 37, requires_grad=True)
+    spec = torch.stft(wav, CFG.n_fft, CFG.hop_length, CFG.win_length, window, center=True,
+                      pad_mode="reflect", return_complex=True)
+    for length in (wav.shape[-1], wav.shape[-1] - 300, (spec.shape[-1] - 1) * CFG.hop_length):
+        ref = torch.istft(spec, CFG.n_fft, CFG.hop_length, CFG.win_length, window, center=True, length=length)
+        ours = istft(spec, CFG, window, length)
+        assert ours.shape == ref.shape and torch.allclose(ours, ref, atol=1e-5)
+    assert torch.allclose(istft(spec, CFG, window, wav.shape[-1]), wav, atol=1e-5)  # a round trip
+    istft(spec, CFG, window).pow(2).sum().backward()
+    assert wav.grad is not None and torch.isfinite(wav.grad).all() and wav.grad.abs().sum() > 0
+
+
 def test_load_vocoder_names():
     assert isinstance(load_vocoder("griffinlim", CFG), GriffinLimVocoder)
     assert load_vocoder("griffinlim:5", CFG).n_iter == 5

@@ -36,9 +36,46 @@ def _window(cfg: AudioConfig, device) -> torch.Tensor:
 
 def _istft(spec: torch.Tensor, cfg: AudioConfig, length: int | None = None) -> torch.Tensor:
     """``(B, F, T)`` complex -> ``(B, length)``, by default ``(T - 1) * hop`` samples."""
-    length = (spec.shape[-1] - 1) * cfg.hop_length if length is None else length
-    return torch.istft(spec, cfg.n_fft, cfg.hop_length, cfg.win_length, _window(cfg, spec.device),
-                       center=True, length=length)
+    return istft(spec, cfg, _window(cfg, spec.device), length)
+
+
+def _overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
+    """``(B, T, n)`` frames, ``n`` a multiple of ``hop`` -> ``(B, (T - 1) * hop + n)`` summed signal."""
+    B, T, n = frames.shape
+    k = n // hop
+    chunks = frames.reshape(B, T, k, hop)
+    out = frames.new_zeros(B, T + k - 1, hop)
+    for j in range(k):  # k shifted adds instead of a scatter: ~3x faster than torch.istft on a CPU
+        out[:, j:j + T] = out[:, j:j + T] + chunks[:, :, j]
+    return out.reshape(B, -1)
+
+
+def _window_envelope(window: torch.Tensor, frames: int, hop: int) -> torch.Tensor:
+    """Overlap-added squared window of ``frames`` frames: ``((frames - 1) * hop + n,)``."""
+    k = window.numel() // hop
+    chunks = (window**2).reshape(k, hop)
+    out = window.new_zeros(frames + k - 1, hop)
+    for j in range(k):
+        out[j:j + frames] += chunks[j]
+    return out.reshape(-1)
+
+
+def istft(spec: torch.Tensor, cfg: AudioConfig, window: torch.Tensor, length: int | None = None) -> torch.Tensor:
+    """Inverse STFT with ``center=True`` framing, the same result as ``torch.istft`` (to ~1e-6).
+
+    ``(B, F, T)`` complex -> ``(B, length)`` (default ``(T - 1) * hop`` samples).  With a Hann
+    window as long as the FFT and a hop that divides it (the front end's defaults) the frames are
+    overlap-added by shifted sums, about 3x faster than ``torch.istft``; otherwise it is
+    ``torch.istft``.  Differentiable either way.
+    """
+    n_fft, hop = cfg.n_fft, cfg.hop_length
+    length = (spec.shape[-1] - 1) * hop if length is None else length
+    if cfg.win_length != n_fft or n_fft % hop or length > (spec.shape[-1] - 1) * hop + n_fft // 2:
+        return torch.istft(spec, n_fft, hop, cfg.win_length, window, center=True, length=length)
+    frames = torch.fft.irfft(spec.transpose(1, 2), n=n_fft) * window
+    env = _window_envelope(window.to(frames.dtype), spec.shape[-1], hop)
+    wav = _overlap_add(frames, hop) / env.clamp(min=1e-11)
+    return wav[:, n_fft // 2: n_fft // 2 + length]
 
 
 def refine_phase(spec: torch.Tensor, magnitude: torch.Tensor, cfg: AudioConfig, n_iter: int,
@@ -61,9 +98,9 @@ def refine_phase(spec: torch.Tensor, magnitude: torch.Tensor, cfg: AudioConfig, 
                              pad_mode="reflect", return_complex=True)
         accel = rebuilt + (momentum / (1 + momentum)) * (rebuilt - prev) if momentum > 0 else rebuilt
         prev = rebuilt
-        size = accel.abs()
-        # magnitude * exp(i angle(accel)), without the (3x slower) angle/exp; angle 0 where accel is 0
-        spec = torch.where(size > 1e-12, accel * (magnitude / size.clamp(min=1e-12)), magnitude.to(accel.dtype))
+        # magnitude * exp(i angle(accel)) without angle/exp or a complex abs (~4x faster); 0 where accel is 0
+        power = accel.real.square() + accel.imag.square()
+        spec = accel * (magnitude * torch.rsqrt(power.clamp_(min=1e-24)))
     return spec
 
 

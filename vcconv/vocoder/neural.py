@@ -41,7 +41,7 @@ from torch import nn
 from vcconv.audio import AudioConfig, log_mel, mel_filterbank
 from vcconv.config import RunConfig, dataclass_from_dict
 from vcconv.errors import ConfigError, ModelError
-from vcconv.vocoder.griffin_lim import refine_phase
+from vcconv.vocoder.griffin_lim import istft, refine_phase
 
 KIND_PREFIX = "vocoder-"
 LOG_EPS = 1e-5
@@ -317,7 +317,7 @@ class _MelVocoder(nn.Module):
         """``(B, F, T)`` complex -> ``(B, length)``, by default ``(T - 1) * hop`` samples."""
         a = self.audio
         length = (spec.shape[-1] - 1) * a.hop_length if length is None else length
-        return torch.istft(spec, a.n_fft, a.hop_length, a.win_length, self.window, center=True, length=length)
+        return istft(spec, a, self.window, length)
 
     def apply_postfilter(self, wav: torch.Tensor, mel: torch.Tensor | None = None) -> torch.Tensor:
         """Post-filter at inference: ``(B, N)`` [+ its log-mel ``(B, n_mels, T)``] -> ``(B, N)``.
