@@ -70,6 +70,12 @@ def oracle_rows(voc, wav: np.ndarray, mel: torch.Tensor, audio: AudioConfig) -> 
     freqs = torch.linspace(0, audio.sample_rate / 2, spec.shape[0])[:, None]
     rows = {"vocoder": out, "vocoder magnitude + original phase": istft(mag * torch.exp(1j * ph_orig)),
             "original magnitude + vocoder phase": istft(orig.abs() * torch.exp(1j * ph_voc))}
+    from vcconv.vocoder.griffin_lim import refine_phase
+
+    for power in (1.0, 1.2):  # the headroom a better post-filter magnitude would have
+        target = orig.abs() ** power
+        spec_it = refine_phase(torch.polar(target, ph_voc), target, audio, 8, length=n)
+        rows[f"original magnitude^{power:g} + vocoder phase + 8 GL it."] = istft(spec_it)
     for cut in (1000, 2000, 4000):
         rows[f"original phase below {cut} Hz"] = istft(mag * torch.exp(1j * torch.where(freqs < cut, ph_orig, ph_voc)))
         rows[f"original phase above {cut} Hz"] = istft(mag * torch.exp(1j * torch.where(freqs >= cut, ph_orig, ph_voc)))
@@ -93,11 +99,12 @@ def f0_rows(voc, wav: np.ndarray, mel: torch.Tensor, audio: AudioConfig) -> dict
     return rows
 
 
-def postfilter_rows(voc, wav: np.ndarray, mel: torch.Tensor, audio: AudioConfig) -> dict[str, torch.Tensor]:
+def postfilter_rows(voc, wav: np.ndarray, mel: torch.Tensor, audio: AudioConfig,
+                    grid: list[tuple[float, float]] = GRID) -> dict[str, torch.Tensor]:
     rows = {}
     saved = voc.cfg.postfilter, voc.cfg.prior_blend
     try:
-        for power, blend in GRID:
+        for power, blend in grid:
             voc.cfg.postfilter, voc.cfg.prior_blend = power, blend
             rows[f"postfilter {power:g}, prior_blend {blend:g}"] = voc(mel[None])[0]
     finally:
@@ -115,6 +122,10 @@ def main(argv: list[str] | None = None) -> dict:
                     help="the real held-out speakers of SPLIT in bench/realspeech_split.json instead of --manifest/--split")
     ap.add_argument("-n", type=int, default=16, help="utterances (seeded shuffle)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--grid", default=None, metavar="P,W;P,W",
+                    help="postfilter: the (sharpening, prior blend) pairs to try (default: the built-in grid)")
+    ap.add_argument("--iters", type=int, default=None,
+                    help="postfilter: phase iterations (default: the vocoder file's postfilter_iters)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -130,7 +141,11 @@ def main(argv: list[str] | None = None) -> dict:
         rows = read_manifest(args.manifest, args.split)
         random.Random(args.seed).shuffle(rows)
         rows = rows[: args.n]
-    make = {"oracle": oracle_rows, "f0": f0_rows, "postfilter": postfilter_rows}[args.what]
+    if args.iters is not None:
+        voc.cfg.postfilter_iters = args.iters
+    grid = GRID if not args.grid else [tuple(float(x) for x in pair.split(",")) for pair in args.grid.split(";")]
+    make = {"oracle": oracle_rows, "f0": f0_rows,
+            "postfilter": lambda *a: postfilter_rows(*a, grid=grid)}[args.what]
     results: dict[str, list[tuple[float, float]]] = {}
     for row in rows:
         wav = preprocess(load_audio(row.path, audio.sample_rate), audio)
