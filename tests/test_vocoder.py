@@ -66,6 +66,7 @@ def test_overlap_add_istft_matches_torch_istft_and_passes_gradients():
         ours = istft(spec, CFG, window, length)
         assert ours.shape == ref.shape and torch.allclose(ours, ref, atol=1e-5)
     assert torch.allclose(istft(spec, CFG, window, wav.shape[-1]), wav, atol=1e-5)  # a round trip
+    assert torch.equal(istft(spec[1], CFG, window, 999), istft(spec, CFG, window, 999)[1])  # unbatched
     istft(spec, CFG, window).pow(2).sum().backward()
     assert wav.grad is not None and torch.isfinite(wav.grad).all() and wav.grad.abs().sum() > 0
 

@@ -63,11 +63,14 @@ def _window_envelope(window: torch.Tensor, frames: int, hop: int) -> torch.Tenso
 def istft(spec: torch.Tensor, cfg: AudioConfig, window: torch.Tensor, length: int | None = None) -> torch.Tensor:
     """Inverse STFT with ``center=True`` framing, the same result as ``torch.istft`` (to ~1e-6).
 
-    ``(B, F, T)`` complex -> ``(B, length)`` (default ``(T - 1) * hop`` samples).  With a Hann
+    ``(B, F, T)`` / ``(F, T)`` complex -> ``(B, length)`` / ``(length,)`` (default ``(T - 1) * hop``
+    samples).  With a Hann
     window as long as the FFT and a hop that divides it (the front end's defaults) the frames are
     overlap-added by shifted sums, about 3x faster than ``torch.istft``; otherwise it is
     ``torch.istft``.  Differentiable either way.
     """
+    if spec.dim() == 2:
+        return istft(spec[None], cfg, window, length)[0]
     n_fft, hop = cfg.n_fft, cfg.hop_length
     length = (spec.shape[-1] - 1) * hop if length is None else length
     if cfg.win_length != n_fft or n_fft % hop or length > (spec.shape[-1] - 1) * hop + n_fft // 2:
