@@ -347,6 +347,34 @@ def test_learned_magnitude_prior_drives_the_postfilter_and_travels_with_the_file
         attach_magnitude_prior(hnf, build_vocoder("istft", TINY, CFG))
 
 
+def test_envelope_blend_moves_the_envelope_and_keeps_the_outputs_pitch():
+    """Where the full blend does not apply (conversions: a given F0) only the prior's smooth
+    envelope is blended in: the spectral tilt follows the prior, the harmonics stay the
+    output's own (200 Hz here, while the mel is of a 140 Hz voice)."""
+    from vcconv.vocoder.neural import attach_magnitude_prior, cepstral_envelope
+
+    hnf = build_vocoder("hnf", {**TINY, "prior_blend": 1.0, "postfilter_iters": 4}, CFG).eval()
+    prior = build_vocoder("mag", TINY, CFG).eval()
+    with torch.no_grad():
+        prior.mag_head.bias.copy_(torch.linspace(0.0, 3.0, prior.n_freq))
+    attach_magnitude_prior(hnf, prior)
+    wav = torch.from_numpy(voiced_clip(seconds=0.5, f0=200.0, n_harm=30))[None]
+    mel = log_mel(torch.from_numpy(voiced_clip(seconds=0.5, f0=140.0, seed=1))[None], CFG)
+
+    def tilt(out):
+        env = cepstral_envelope(torch.log(hnf.stft(out).abs().clamp(min=1e-7)), 24)[0]
+        return float(env[-200:].mean() - env[:200].mean())
+
+    with torch.no_grad():
+        plain = hnf.apply_postfilter(wav, mel, envelope_only=True)  # envelope blend 0: untouched
+        hnf.cfg.prior_envelope_blend = 1.0
+        moved = hnf.apply_postfilter(wav, mel, envelope_only=True)
+    assert torch.equal(plain, wav)
+    assert tilt(moved) > tilt(wav) + 1.0
+    track = extract_f0(moved[0].numpy().astype(np.float64), SR)
+    assert (track > 0).mean() > 0.5 and abs(np.median(track[track > 0]) - 200.0) < 10.0
+
+
 def test_export_cli_attaches_a_magnitude_prior(tmp_path):
     from vcconv.cli import main
 

@@ -74,6 +74,11 @@ class ISTFTConfig:
     # post-filter magnitude: {} = the mel's pseudo-inverse; else the MagConfig of a learned
     # mel -> magnitude network stored in the same file (`vcconv vocoder export --magnitude-prior`)
     prior_net: dict = field(default_factory=dict)
+    # where the full blend does not apply (a given or shifted F0: conversions), move only the
+    # output's spectral envelope (cepstrum below envelope_lifter samples of quefrency) this
+    # fraction towards the prior's envelope, keeping the output's own harmonics (0 = off)
+    prior_envelope_blend: float = 0.0
+    envelope_lifter: int = 24
     # loss weights; w_phase: anti-wrapping phase losses on the predicted STFT phase
     # (instantaneous phase, group delay, instantaneous frequency; APNet, Ai & Ling 2023)
     w_mel: float = 1.0
@@ -117,6 +122,11 @@ class HNFConfig:
     # post-filter magnitude: {} = the mel's pseudo-inverse; else the MagConfig of a learned
     # mel -> magnitude network stored in the same file (`vcconv vocoder export --magnitude-prior`)
     prior_net: dict = field(default_factory=dict)
+    # where the full blend does not apply (a given or shifted F0: conversions), move only the
+    # output's spectral envelope (cepstrum below envelope_lifter samples of quefrency) this
+    # fraction towards the prior's envelope, keeping the output's own harmonics (0 = off)
+    prior_envelope_blend: float = 0.0
+    envelope_lifter: int = 24
     # loss weights
     w_mel: float = 1.0
     w_stft: float = 1.0
@@ -319,7 +329,8 @@ class _MelVocoder(nn.Module):
         length = (spec.shape[-1] - 1) * a.hop_length if length is None else length
         return istft(spec, a, self.window, length)
 
-    def apply_postfilter(self, wav: torch.Tensor, mel: torch.Tensor | None = None) -> torch.Tensor:
+    def apply_postfilter(self, wav: torch.Tensor, mel: torch.Tensor | None = None,
+                         envelope_only: bool = False) -> torch.Tensor:
         """Post-filter at inference: ``(B, N)`` [+ its log-mel ``(B, n_mels, T)``] -> ``(B, N)``.
 
         The STFT log-magnitude is moved a fraction ``cfg.prior_blend`` towards the mel's
@@ -328,17 +339,23 @@ class _MelVocoder(nn.Module):
         ``cfg.postfilter_iters`` Griffin-Lim iterations that start from it (on the real-speech
         valid split they raised copy-synthesis PESQ but not conversions, which run without the
         blend); the result is scaled back to the input's RMS. A no-op with ``postfilter == 1``
-        and ``prior_blend == 0``, and in training mode."""
+        and ``prior_blend == 0``, and in training mode.  ``envelope_only`` (a given or shifted
+        F0): ``cfg.prior_envelope_blend`` of the prior's spectral envelope instead, no iterations."""
         power = float(getattr(self.cfg, "postfilter", 1.0))
-        blend = float(getattr(self.cfg, "prior_blend", 0.0)) if mel is not None else 0.0
-        iters = int(getattr(self.cfg, "postfilter_iters", 0)) if blend else 0  # they refine the blend
+        key = "prior_envelope_blend" if envelope_only else "prior_blend"
+        blend = float(getattr(self.cfg, key, 0.0)) if mel is not None else 0.0
+        iters = int(getattr(self.cfg, "postfilter_iters", 0)) if blend and not envelope_only else 0
         if (power == 1.0 and blend == 0.0) or self.training:
             return wav
         spec = self.stft(wav)
         log_mag = torch.log(spec.abs().clamp(min=1e-7))
         if blend:
             prior = self.postfilter_prior(mel.float())[..., : spec.shape[-1]]
-            log_mag = torch.lerp(log_mag, prior, blend)
+            if envelope_only:
+                lifter = int(getattr(self.cfg, "envelope_lifter", 24))
+                log_mag = log_mag + blend * (cepstral_envelope(prior, lifter) - cepstral_envelope(log_mag, lifter))
+            else:
+                log_mag = torch.lerp(log_mag, prior, blend)
         target = torch.exp(power * log_mag)
         spec = refine_phase(torch.polar(target, torch.angle(spec)), target, self.audio, iters, length=wav.shape[-1])
         out = self.istft(spec, length=wav.shape[-1])
@@ -586,7 +603,7 @@ class HNFVocoder(_MelVocoder):
         # the mel's pseudo-inverse carries the mel's own pitch in its resolved low harmonics: blend
         # towards it only when that is the pitch being synthesised (own F0 head, unshifted)
         own_pitch = f0 is None and f0_ratio == 1.0
-        wav = self.apply_postfilter(wav, mel if own_pitch else None)
+        wav = self.apply_postfilter(wav, mel, envelope_only=not own_pitch)
         return wav[0] if squeeze else wav
 
     def f0_targets(self, f0: torch.Tensor) -> torch.Tensor:
@@ -672,6 +689,17 @@ class MagnitudeVocoder(_MelVocoder):
                                 torch.log(torch.clamp(fb @ target, min=LOG_EPS)))
         total = self.cfg.w_logmag * logmag + self.cfg.w_sc * sc
         return {"total": total, "mel": mel_err, "sc": sc, "logmag": logmag}
+
+
+def cepstral_envelope(log_mag: torch.Tensor, lifter: int) -> torch.Tensor:
+    """Smooth spectral envelope: ``(B, F, T)`` log-magnitude with its real cepstrum cut at
+    ``lifter`` samples of quefrency (below a pitch period, so harmonics go) -> same shape."""
+    n_fft = 2 * (log_mag.shape[1] - 1)
+    c = torch.fft.irfft(log_mag.transpose(1, 2), n=n_fft, dim=-1)
+    keep = torch.zeros(n_fft, device=c.device, dtype=c.dtype)
+    keep[:lifter] = 1.0
+    keep[n_fft - lifter + 1:] = 1.0
+    return torch.fft.rfft(c * keep, dim=-1).real.transpose(1, 2)
 
 
 def minimum_phase(log_mag: torch.Tensor, n_fft: int) -> torch.Tensor:
