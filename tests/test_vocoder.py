@@ -386,6 +386,13 @@ def test_export_cli_attaches_a_magnitude_prior(tmp_path):
     loaded = load_neural_vocoder(out, "cpu")
     assert loaded.cfg.prior_net and hasattr(loaded, "magnitude_prior")
     assert loaded.cfg.prior_blend == 0.5
+    plain = tmp_path / "plain.safetensors"
+    main(["vocoder", "export", str(out), "-o", str(plain), "--magnitude-prior", "pinv"])
+    back = load_neural_vocoder(plain, "cpu")
+    assert back.cfg.prior_net == {} and not hasattr(back, "magnitude_prior")
+    mel = torch.randn(1, CFG.n_mels, 12) - 4
+    with torch.no_grad():
+        assert torch.allclose(back(mel), load_neural_vocoder(src, "cpu")(mel), atol=1e-3)  # fp16 round trip
     with pytest.raises(SystemExit) as exc:  # a mag model has no post-filter to set
         main(["vocoder", "export", str(mag), "-o", str(tmp_path / "m2.safetensors"), "--prior-blend", "0.5"])
     assert exc.value.code != 0

@@ -56,13 +56,19 @@ def export_cmd(
     postfilter_iters: int | None = typer.Option(None, "--postfilter-iters", min=0, max=200,
                                                 help="Post-filter: Griffin-Lim iterations that refine the vocoder's "
                                                 "own phase (0 = off; default: keep the run's)."),
-    magnitude_prior: Path | None = typer.Option(None, "--magnitude-prior", help="A 'mag' vocoder (run dir or "
-                                                "file) whose learned magnitude the post-filter blends towards "
-                                                "instead of the mel's pseudo-inverse; stored in the output."),
+    magnitude_prior: str | None = typer.Option(None, "--magnitude-prior", help="A 'mag' vocoder (run dir or "
+                                               "file) whose learned magnitude the post-filter blends towards "
+                                               "instead of the mel's pseudo-inverse; stored in the output. "
+                                               "'pinv': drop a stored one (back to the pseudo-inverse)."),
 ) -> None:
     """Write a run's weights as a standalone vocoder file (config in the metadata)."""
     from vcconv.errors import VcconvError
-    from vcconv.vocoder.neural import attach_magnitude_prior, load_neural_vocoder, save_vocoder
+    from vcconv.vocoder.neural import (
+        attach_magnitude_prior,
+        detach_magnitude_prior,
+        load_neural_vocoder,
+        save_vocoder,
+    )
 
     if output.exists() and not force:
         raise VcconvError(f"{output}: exists already (use --force to overwrite)")
@@ -74,8 +80,10 @@ def export_cmd(
             value = int(value) if key == "postfilter_iters" else float(value)
             setattr(model.cfg, key, value)
             model.run_config.model[key] = value
-    if magnitude_prior is not None:
-        attach_magnitude_prior(model, load_neural_vocoder(magnitude_prior, "cpu"), str(magnitude_prior))
+    if magnitude_prior == "pinv":
+        detach_magnitude_prior(model)
+    elif magnitude_prior is not None:
+        attach_magnitude_prior(model, load_neural_vocoder(magnitude_prior, "cpu"), magnitude_prior)
     save_vocoder(model, output, fp16=fp16, cfg=model.run_config)
     post = (f", postfilter {model.cfg.postfilter:g}, prior blend {model.cfg.prior_blend:g}, phase iterations "
             f"{model.cfg.postfilter_iters}{', learned prior' if model.cfg.prior_net else ''}"

@@ -840,6 +840,16 @@ def attach_magnitude_prior(model: _MelVocoder, prior: _MelVocoder, where: str = 
         model.run_config.model["prior_net"] = asdict(prior.cfg)
 
 
+def detach_magnitude_prior(model: _MelVocoder) -> None:
+    """Drop a stored magnitude prior: the post-filter blends towards ``log pinv(mel)`` again."""
+    if getattr(model, "magnitude_prior", None) is not None:
+        del model.magnitude_prior
+    if hasattr(model.cfg, "prior_net"):
+        model.cfg.prior_net = {}
+        if hasattr(model, "run_config"):
+            model.run_config.model["prior_net"] = {}
+
+
 def audio_matches(a: AudioConfig, b: AudioConfig) -> bool:
     """True when two front ends produce the same log-mel (rate, FFT, hop, window, mel bank)."""
     keys = ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "f_min", "f_max")
@@ -857,6 +867,7 @@ __all__ = [
     "ISTFTVocoder",
     "attach_magnitude_prior",
     "audio_matches",
+    "detach_magnitude_prior",
     "build_vocoder",
     "load_neural_vocoder",
     "multi_resolution_stft_loss",
