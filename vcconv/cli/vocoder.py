@@ -56,6 +56,9 @@ def export_cmd(
     postfilter_iters: int | None = typer.Option(None, "--postfilter-iters", min=0, max=200,
                                                 help="Post-filter: Griffin-Lim iterations that refine the vocoder's "
                                                 "own phase (0 = off; default: keep the run's)."),
+    postfilter_given_f0: float | None = typer.Option(None, "--postfilter-given-f0", min=0.0, max=2.0,
+                                                     help="Sharpening where a given or shifted F0 drives the "
+                                                     "vocoder (conversions); 0 = the same as --postfilter."),
     magnitude_prior: str | None = typer.Option(None, "--magnitude-prior", help="A 'mag' vocoder (run dir or "
                                                "file) whose learned magnitude the post-filter blends towards "
                                                "instead of the mel's pseudo-inverse; stored in the output. "
@@ -73,7 +76,8 @@ def export_cmd(
     if output.exists() and not force:
         raise VcconvError(f"{output}: exists already (use --force to overwrite)")
     model = load_neural_vocoder(run, "cpu")
-    for key, value in (("postfilter", postfilter), ("prior_blend", prior_blend), ("postfilter_iters", postfilter_iters)):
+    for key, value in (("postfilter", postfilter), ("prior_blend", prior_blend), ("postfilter_iters", postfilter_iters),
+                       ("postfilter_given_f0", postfilter_given_f0)):
         if value is not None and not hasattr(model.cfg, key):
             raise VcconvError(f"{run}: a '{model.kind}' vocoder has no post-filter ({key})")
         if value is not None:

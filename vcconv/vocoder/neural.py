@@ -79,6 +79,9 @@ class ISTFTConfig:
     # fraction towards the prior's envelope, keeping the output's own harmonics (0 = off)
     prior_envelope_blend: float = 0.0
     envelope_lifter: int = 24
+    # sharpening where the full blend does not apply (a given or shifted F0: conversions);
+    # 0 = the same as postfilter
+    postfilter_given_f0: float = 0.0
     # loss weights; w_phase: anti-wrapping phase losses on the predicted STFT phase
     # (instantaneous phase, group delay, instantaneous frequency; APNet, Ai & Ling 2023)
     w_mel: float = 1.0
@@ -127,6 +130,9 @@ class HNFConfig:
     # fraction towards the prior's envelope, keeping the output's own harmonics (0 = off)
     prior_envelope_blend: float = 0.0
     envelope_lifter: int = 24
+    # sharpening where the full blend does not apply (a given or shifted F0: conversions);
+    # 0 = the same as postfilter
+    postfilter_given_f0: float = 0.0
     # loss weights
     w_mel: float = 1.0
     w_stft: float = 1.0
@@ -340,8 +346,11 @@ class _MelVocoder(nn.Module):
         valid split they raised copy-synthesis PESQ but not conversions, which run without the
         blend); the result is scaled back to the input's RMS. A no-op with ``postfilter == 1``
         and ``prior_blend == 0``, and in training mode.  ``envelope_only`` (a given or shifted
-        F0): ``cfg.prior_envelope_blend`` of the prior's spectral envelope instead, no iterations."""
+        F0): ``cfg.prior_envelope_blend`` of the prior's spectral envelope instead, no iterations,
+        and the sharpening ``cfg.postfilter_given_f0`` when it is set."""
         power = float(getattr(self.cfg, "postfilter", 1.0))
+        if envelope_only and getattr(self.cfg, "postfilter_given_f0", 0.0):
+            power = float(self.cfg.postfilter_given_f0)
         key = "prior_envelope_blend" if envelope_only else "prior_blend"
         blend = float(getattr(self.cfg, key, 0.0)) if mel is not None else 0.0
         iters = int(getattr(self.cfg, "postfilter_iters", 0)) if blend and not envelope_only else 0
