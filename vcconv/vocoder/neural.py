@@ -74,14 +74,6 @@ class ISTFTConfig:
     # post-filter magnitude: {} = the mel's pseudo-inverse; else the MagConfig of a learned
     # mel -> magnitude network stored in the same file (`vcconv vocoder export --magnitude-prior`)
     prior_net: dict = field(default_factory=dict)
-    # where the full blend does not apply (a given or shifted F0: conversions), move only the
-    # output's spectral envelope (cepstrum below envelope_lifter samples of quefrency) this
-    # fraction towards the prior's envelope, keeping the output's own harmonics (0 = off)
-    prior_envelope_blend: float = 0.0
-    envelope_lifter: int = 24
-    # sharpening where the full blend does not apply (a given or shifted F0: conversions);
-    # 0 = the same as postfilter
-    postfilter_given_f0: float = 0.0
     # loss weights; w_phase: anti-wrapping phase losses on the predicted STFT phase
     # (instantaneous phase, group delay, instantaneous frequency; APNet, Ai & Ling 2023)
     w_mel: float = 1.0
@@ -331,9 +323,7 @@ class _MelVocoder(nn.Module):
 
     def istft(self, spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """``(B, F, T)`` complex -> ``(B, length)``, by default ``(T - 1) * hop`` samples."""
-        a = self.audio
-        length = (spec.shape[-1] - 1) * a.hop_length if length is None else length
-        return istft(spec, a, self.window, length)
+        return istft(spec, self.audio, self.window, length)
 
     def apply_postfilter(self, wav: torch.Tensor, mel: torch.Tensor | None = None,
                          envelope_only: bool = False) -> torch.Tensor:
