@@ -24,11 +24,13 @@ from pathlib import Path
 
 import torch
 
+from vcconv.convert import resolve_model_path
 from vcconv.data.manifest import read_manifest
 from vcconv.eval.baselines import copy_reference_pairs, copy_source_pairs, make_noise_pairs, world_peer_pairs
 from vcconv.eval.conversion import headline, write_csv
 from vcconv.eval.protocol import convert_system, format_table, real_speech_pairs, score_systems, summary_table
 from vcconv.eval.protocol import untrained_like
+from vcconv.system import file_fingerprints, package_versions
 
 SPLIT_FILE = Path(__file__).with_name("realspeech_split.json")
 
@@ -53,6 +55,14 @@ def parse_models(items: list[str]) -> dict[str, str]:
         name, _, path = item.partition("=")
         models[name if path else Path(name).stem] = path or name
     return models
+
+
+def model_file(name_or_path: str) -> Path | None:
+    """The weights file behind a ``--model`` entry; None for one without a file (e.g. ``world``)."""
+    try:
+        return resolve_model_path(name_or_path)
+    except Exception:  # noqa: BLE001 - only for the record in summary.json
+        return None
 
 
 def main() -> None:
@@ -97,8 +107,6 @@ def main() -> None:
         systems["WORLD peer"] = world_peer_pairs(pairs, out / "world")
     if not args.no_untrained:
         first = next(iter(models.values()))
-        from vcconv.convert import resolve_model_path
-
         untrained = untrained_like(resolve_model_path(first), out / "untrained.safetensors")
         systems["untrained"] = convert_system(pairs, out, "untrained", model=untrained, workers=args.workers)
     if not args.models_only:
@@ -122,6 +130,13 @@ def main() -> None:
         print(f"\nheadline {name}: {line}")
         report[f"headline {name}"] = line
     report["asr"] = results[next(iter(models))][1].get("asr")
+    # what the figures depend on besides the code: another machine's figures compare only when these match
+    report["versions"] = package_versions()
+    inputs = [p[k] for p in pairs for k in ("source", "target")] + [f for fs in enrol.values() for f in fs]
+    root = Path(__file__).resolve().parent.parent
+    report["inputs"] = {(str(Path(k).relative_to(root)) if Path(k).is_relative_to(root) else Path(k).name): v
+                        for k, v in file_fingerprints(inputs).items()}
+    report["models"] = file_fingerprints([f for f in map(model_file, models.values()) if f])
     (out / "summary.json").write_text(json.dumps(report, indent=1))
 
 

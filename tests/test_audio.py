@@ -247,3 +247,15 @@ def test_cli_info_lists_models(tmp_path, monkeypatch, capsys):
     code, out, err = run_main(["info"], capsys)
     assert code == 0, err
     assert "device" in out and "tiny_vc" in out and "adain_vc" in out
+
+
+def test_package_versions_and_fingerprints_tell_inputs_apart(tmp_path):
+    from vcconv.system import file_fingerprints, package_versions
+
+    versions = package_versions(("torch", "no-such-distribution-xyz"))
+    assert versions["torch"] == torch.__version__.split("+")[0] and versions["no-such-distribution-xyz"] == "missing"
+    a, b, c = tmp_path / "a.wav", tmp_path / "b.wav", tmp_path / "c.wav"
+    a.write_bytes(b"one"); b.write_bytes(b"one"); c.write_bytes(b"two")
+    prints = file_fingerprints([a, b, c, tmp_path / "gone.wav"])
+    assert prints[str(a)] == prints[str(b)] != prints[str(c)]
+    assert len(prints[str(a)]) == 12 and prints[str(tmp_path / "gone.wav")] == "unreadable"

