@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from vcconv.convert import resolve_model_path
+from vcconv.convert import DEFAULT_MODEL, resolve_model_path
 from vcconv.data.manifest import read_manifest
 from vcconv.eval.baselines import copy_reference_pairs, copy_source_pairs, make_noise_pairs, world_peer_pairs
 from vcconv.eval.conversion import headline, write_csv
@@ -51,7 +51,7 @@ def load_split(path: Path, split: str) -> tuple[list[str], set[str], list[Path]]
 
 def parse_models(items: list[str]) -> dict[str, str]:
     models = {}
-    for item in items or ["shipped=adain"]:
+    for item in items or [f"shipped={DEFAULT_MODEL}"]:
         name, _, path = item.partition("=")
         models[name if path else Path(name).stem] = path or name
     return models

@@ -266,3 +266,24 @@ def test_self_conversion_mel_is_the_models_own_voice_render_frame_aligned():
     assert corr > 0.8
     conv.source_mix = 1.0
     assert torch.allclose(conv.self_conversion_mel(wav), mel)
+
+
+def test_a_family_name_means_the_default_model_and_an_ambiguous_one_is_refused(tmp_path, monkeypatch):
+    """``--model adain`` once resolved to adain-base (first alphabetically), not the default
+    adain-whisper, and a benchmark reported the old model under the new one's name."""
+    import vcconv.convert as convert
+    import vcconv.system as system
+    from vcconv.errors import ModelError
+
+    for stem in ("adain-base", "adain-whisper", "vq-a", "vq-b", "plain-x", "vocoder-hnf"):
+        (tmp_path / f"{stem}.safetensors").write_bytes(b"x")
+    monkeypatch.setattr(system, "pretrained_dir", lambda: tmp_path)
+    monkeypatch.setattr(convert, "DEFAULT_MODEL", "adain-whisper")
+    assert convert.resolve_model_path("adain") == tmp_path / "adain-whisper.safetensors"
+    assert convert.resolve_model_path(None) == tmp_path / "adain-whisper.safetensors"
+    assert convert.resolve_model_path("adain-base") == tmp_path / "adain-base.safetensors"
+    assert convert.resolve_model_path("plain") == tmp_path / "plain-x.safetensors"
+    with pytest.raises(ModelError, match="ambiguous: vq-a, vq-b"):
+        convert.resolve_model_path("vq")
+    with pytest.raises(ModelError, match="not found"):
+        convert.resolve_model_path("vocoder")

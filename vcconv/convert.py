@@ -36,7 +36,12 @@ def is_builtin_model(name: str | Path | None) -> bool:
 
 
 def resolve_model_path(name_or_path: str | Path | None) -> Path:
-    """A model name (``adain`` -> ``pretrained/adain*.safetensors``) or a path, checked to exist."""
+    """A model name or a path, checked to exist.
+
+    A name is ``pretrained/<name>.safetensors``, else the one ``pretrained/<name>-*.safetensors``;
+    where a family prefix matches several (``adain`` -> adain-base, adain-whisper) it means the
+    default model when that is one of them, and is refused as ambiguous otherwise (it once picked
+    the first alphabetically: the old default, silently)."""
     from vcconv.system import pretrained_dir
 
     name = str(name_or_path or DEFAULT_MODEL)
@@ -44,9 +49,15 @@ def resolve_model_path(name_or_path: str | Path | None) -> Path:
     if p.exists():
         return p
     folder = pretrained_dir()
-    for cand in (folder / f"{name}.safetensors", *sorted(folder.glob(f"{name}-*.safetensors"))):
-        if cand.exists() and not cand.name.startswith("vocoder"):
-            return cand
+    exact = folder / f"{name}.safetensors"
+    if exact.exists():
+        return exact
+    family = [c for c in sorted(folder.glob(f"{name}-*.safetensors")) if not c.name.startswith("vocoder")]
+    default = folder / f"{DEFAULT_MODEL}.safetensors"
+    if default in family or len(family) == 1:
+        return default if default in family else family[0]
+    if family:
+        raise ModelError(f"model name '{name}' is ambiguous: {', '.join(c.stem for c in family)}; give the full name")
     raise ModelError(f"model '{name}' not found (not a file, and no {name}*.safetensors in {folder}); see 'vcconv info'")
 
 
