@@ -624,19 +624,3 @@ def test_vocoder_trains_on_a_vc_models_self_conversions(tmp_path):
                                                    f"vocoder_input_model={vc}", "vocoder_input_prob=1.0"]
     out = train_vocoder(tmp_path / "run", manifest, vocoder_config("hnf", sets, max_steps=2))
     assert out["steps"] == 2 and (tmp_path / "run" / "model.safetensors").exists()
-
-
-def test_seeded_noise_does_not_depend_on_length_or_history():
-    """The same seed gives the same noise frames whatever the length asked for or the calls before;
-    another seed or the global RNG gives other noise, at unit power either way."""
-    model = build_vocoder("hnf", TINY, CFG).eval()
-    F = CFG.n_fft // 2 + 1
-    long = model.noise_spectrum((1, F, 700), "cpu", 3)
-    short = model.noise_spectrum((1, F, 300), "cpu", 3)
-    assert long.shape == (1, F, 700) and torch.equal(long[..., :300], short)
-    short[...] = 0  # a caller writing into its noise must not change the next call's
-    assert torch.equal(model.noise_spectrum((1, F, 300), "cpu", 3), long[..., :300])
-    assert not torch.equal(model.noise_spectrum((1, F, 300), "cpu", 4), long[..., :300])
-    assert abs(long.abs().pow(2).mean().item() - 1.0) < 0.02
-    fresh = model.noise_spectrum((2, F, 50), "cpu", None)
-    assert fresh.shape == (2, F, 50) and abs(fresh.abs().pow(2).mean().item() - 1.0) < 0.05

@@ -33,7 +33,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -562,19 +561,13 @@ class HNFVocoder(_MelVocoder):
         return out[:, :n]
 
     def noise_spectrum(self, shape: tuple[int, int, int], device, seed: int | None) -> torch.Tensor:
-        """Complex white noise in the STFT domain, ``E|N|^2 = 1``: ``(B, F, T)``.
-
-        ``seed=None`` draws from the global RNG (training).  A seed gives noise made of blocks of
-        :data:`NOISE_BLOCK` frames, block ``k`` drawn from its own generator (seed, k) and kept
-        in a cache: the same seed gives the same frames whatever the length or the calls before,
-        and long inputs do not pay for ~1M normal draws per 10 s on every call."""
-        B, n_freq, T = shape
+        """Complex white noise in the STFT domain, ``E|N|^2 = 1``: ``(B, F, T)``."""
         if seed is None:
             re, im = torch.randn(shape, device=device), torch.randn(shape, device=device)
-            return torch.complex(re, im) * (0.5**0.5)
-        blocks = [_noise_block(seed, k, B, n_freq) for k in range(-(-T // NOISE_BLOCK))]
-        noise = torch.cat(blocks, dim=0)[:T] if len(blocks) > 1 else blocks[0][:T].clone()  # (T, B, F), never the cache
-        return noise.permute(1, 2, 0).to(device)
+        else:
+            g = torch.Generator(device="cpu").manual_seed(seed)
+            re, im = torch.randn(shape, generator=g).to(device), torch.randn(shape, generator=g).to(device)
+        return torch.complex(re, im) * (0.5**0.5)
 
     def synthesize(self, mel: torch.Tensor, f0: torch.Tensor | None = None, seed: int | None = 0,
                    feats: torch.Tensor | None = None, f0_ratio: float = 1.0,
@@ -768,16 +761,6 @@ VOCODER_FAMILIES: dict[str, type[_MelVocoder]] = {"istft": ISTFTVocoder, "hnf": 
 
 
 # ------------------------------------------------------------------ build/load
-
-
-NOISE_BLOCK = 256  # frames per cached block of seeded noise (HNFVocoder.noise_spectrum)
-
-
-@lru_cache(maxsize=64)
-def _noise_block(seed: int, k: int, batch: int, n_freq: int) -> torch.Tensor:
-    """Block ``k`` of seeded complex noise, ``(NOISE_BLOCK, batch, n_freq)``, ``E|N|^2 = 1``."""
-    g = torch.Generator(device="cpu").manual_seed(seed * 1_000_003 + k)
-    return torch.view_as_complex(torch.randn(NOISE_BLOCK, batch, n_freq, 2, generator=g)) * (0.5**0.5)
 
 
 _NATIVE_BF16: bool | None = None
