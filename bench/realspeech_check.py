@@ -29,6 +29,7 @@ from vcconv.data.manifest import read_manifest
 from vcconv.eval.baselines import copy_reference_pairs, copy_source_pairs, make_noise_pairs, world_peer_pairs
 from vcconv.eval.conversion import headline, write_csv
 from vcconv.eval.protocol import convert_system, format_table, real_speech_pairs, score_systems, summary_table
+from vcconv.errors import ModelError
 from vcconv.eval.protocol import untrained_like
 from vcconv.system import file_fingerprints, package_versions
 
@@ -61,7 +62,7 @@ def model_file(name_or_path: str) -> Path | None:
     """The weights file behind a ``--model`` entry; None for one without a file (e.g. ``world``)."""
     try:
         return resolve_model_path(name_or_path)
-    except Exception:  # noqa: BLE001 - only for the record in summary.json
+    except ModelError:
         return None
 
 

@@ -54,8 +54,10 @@ def resolve_model_path(name_or_path: str | Path | None) -> Path:
         return exact
     family = [c for c in sorted(folder.glob(f"{name}-*.safetensors")) if not c.name.startswith("vocoder")]
     default = folder / f"{DEFAULT_MODEL}.safetensors"
-    if default in family or len(family) == 1:
-        return default if default in family else family[0]
+    if default in family:
+        return default
+    if len(family) == 1:
+        return family[0]
     if family:
         raise ModelError(f"model name '{name}' is ambiguous: {', '.join(c.stem for c in family)}; give the full name")
     raise ModelError(f"model '{name}' not found (not a file, and no {name}*.safetensors in {folder}); see 'vcconv info'")
