@@ -33,6 +33,7 @@ from vcconv.errors import ModelError
 from vcconv.eval.protocol import untrained_like
 from vcconv.system import file_fingerprints, package_versions
 
+ROOT = Path(__file__).resolve().parent.parent
 SPLIT_FILE = Path(__file__).with_name("realspeech_split.json")
 
 
@@ -42,8 +43,7 @@ def load_split(path: Path, split: str) -> tuple[list[str], set[str], list[Path]]
     if split not in spec["splits"]:
         sys.exit(f"{path}: no split '{split}' (has {', '.join(spec['splits'])})")
     speakers = spec["splits"][split]
-    root = Path(__file__).resolve().parent.parent
-    manifests = [m if m.is_absolute() else root / m for m in map(Path, spec["manifests"])]
+    manifests = [m if m.is_absolute() else ROOT / m for m in map(Path, spec["manifests"])]
     missing = [str(m) for m in manifests if not m.is_file()]
     if missing:
         sys.exit(f"manifest(s) not found: {', '.join(missing)} (see 'about' in {path})")
@@ -134,8 +134,7 @@ def main() -> None:
     # what the figures depend on besides the code: another machine's figures compare only when these match
     report["versions"] = package_versions()
     inputs = [p[k] for p in pairs for k in ("source", "target")] + [f for fs in enrol.values() for f in fs]
-    root = Path(__file__).resolve().parent.parent
-    report["inputs"] = {(str(Path(k).relative_to(root)) if Path(k).is_relative_to(root) else Path(k).name): v
+    report["inputs"] = {(str(Path(k).relative_to(ROOT)) if Path(k).is_relative_to(ROOT) else Path(k).name): v
                         for k, v in file_fingerprints(inputs).items()}
     report["models"] = file_fingerprints([f for f in map(model_file, models.values()) if f])
     (out / "summary.json").write_text(json.dumps(report, indent=1))
