@@ -159,7 +159,7 @@ def test_spectrum_match_moves_band_statistics_to_the_reference():
 
     from vcconv.convert import Converter, band_statistics
 
-    conv = Converter(vocoder="griffinlim:2", device="cpu", spectrum_match=1.0)
+    conv = Converter(vocoder="griffinlim:2", device="cpu", spectrum_match=1.0, spectrum_spread=1.0)
     gen = torch.Generator().manual_seed(0)
     mel = torch.randn(80, 120, generator=gen) - 6.0
     ref = (torch.randn(80, 1, generator=gen) - 4.0, torch.rand(80, 1, generator=gen) + 0.5)
@@ -170,6 +170,27 @@ def test_spectrum_match_moves_band_statistics_to_the_reference():
     assert torch.allclose(half_mean, (band_statistics(mel)[0] + ref[0]) / 2, atol=1e-4)
     conv.spectrum_match = 0.0
     assert torch.equal(conv.match_spectrum(mel, ref), mel)
+
+
+def test_spectrum_spread_scales_how_far_the_band_spread_moves():
+    import torch
+
+    from vcconv.convert import Converter, band_statistics
+    from vcconv.errors import ModelError
+
+    conv = Converter(vocoder="griffinlim:2", device="cpu", spectrum_match=1.0, spectrum_spread=0.0)
+    gen = torch.Generator().manual_seed(1)
+    mel = torch.randn(80, 120, generator=gen) * 1.5 - 6.0
+    ref = (torch.randn(80, 1, generator=gen) - 4.0, torch.rand(80, 1, generator=gen) + 0.3)
+    src_mean, src_std = band_statistics(mel)
+    mean, std = band_statistics(conv.match_spectrum(mel, ref))
+    assert torch.allclose(mean, ref[0], atol=1e-4)  # the means move fully
+    assert torch.allclose(std, src_std, atol=1e-4)  # the spread stays the source's
+    conv.spectrum_spread = 0.5
+    _, half_std = band_statistics(conv.match_spectrum(mel, ref))
+    assert torch.allclose(half_std, (src_std * ref[1]).sqrt(), atol=1e-4)  # geometric midpoint
+    with pytest.raises(ModelError, match="--spectrum-spread"):
+        Converter(vocoder="griffinlim:2", device="cpu", spectrum_spread=1.5)
 
 
 def test_band_statistics_ignore_silent_frames():

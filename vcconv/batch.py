@@ -493,10 +493,11 @@ def run_jobs(
     f0: str | None = None,
     spectrum_match: float | None = None,
     source_mix: float | None = None,
+    spectrum_spread: float | None = None,
 ) -> BatchSummary:
     """Run ``jobs`` (see the module docstring).  ``threads=0``: ``max(1, idle cores // workers)``
     (:func:`vcconv.system.cpu_threads`, measured once at the start).
-    ``strength``, ``pitch_shift``, ``f0``, ``spectrum_match`` and ``source_mix`` are :class:`~vcconv.convert.Converter`
+    ``strength``, ``pitch_shift``, ``f0``, ``spectrum_match``, ``spectrum_spread`` and ``source_mix`` are :class:`~vcconv.convert.Converter`
     options (``None``: the model's own).
 
     ``progress(done, total)`` is called as jobs finish (skipped ones count as done).
@@ -509,7 +510,8 @@ def run_jobs(
     started_ns = time.time_ns()  # with force: outputs written after this were made by a concurrent batch
     options = {"strength": strength, "pitch_shift": pitch_shift,  # strength None: the model's own
                "f0": f0 or DEFAULT_F0}
-    for key, value in (("spectrum_match", spectrum_match), ("source_mix", source_mix)):
+    for key, value in (("spectrum_match", spectrum_match), ("source_mix", source_mix),
+                       ("spectrum_spread", spectrum_spread)):
         if value is not None:  # None: the model's own (and "world" takes no such option)
             options[key] = value
     if not is_builtin_model(model):  # "world" has no file
@@ -648,6 +650,7 @@ def convert_dir(
     f0: str | None = None,
     spectrum_match: float | None = None,
     source_mix: float | None = None,
+    spectrum_spread: float | None = None,
 ) -> BatchSummary:
     """Convert every audio file under ``in_dir`` to the voice of ``references``.
 
@@ -662,7 +665,7 @@ def convert_dir(
     return run_jobs(jobs, model=model, vocoder=vocoder, device=device, force=force, workers=workers,
                     threads=threads, progress=progress, failures_file=Path(out_dir) / FAILURES_FILE,
                     clean_folders=[out_dir], strength=strength, pitch_shift=pitch_shift, f0=f0,
-                    spectrum_match=spectrum_match, source_mix=source_mix)
+                    spectrum_match=spectrum_match, source_mix=source_mix, spectrum_spread=spectrum_spread)
 
 
 def convert_pairs(
@@ -682,6 +685,7 @@ def convert_pairs(
     f0: str | None = None,
     spectrum_match: float | None = None,
     source_mix: float | None = None,
+    spectrum_spread: float | None = None,
 ) -> BatchSummary:
     """Convert the rows of a ``source,target,output`` CSV (see :func:`read_pairs`).
 
@@ -697,7 +701,7 @@ def convert_pairs(
     summary = run_jobs(jobs, model=model, vocoder=vocoder, device=device, force=force, workers=workers,
                        threads=threads, progress=progress, failures_file=None,
                        strength=strength, pitch_shift=pitch_shift, f0=f0,
-                    spectrum_match=spectrum_match, source_mix=source_mix)
+                    spectrum_match=spectrum_match, source_mix=source_mix, spectrum_spread=spectrum_spread)
     summary.stale_parts_removed = removed
     summary.total += len(refused)
     summary.failed += len(refused)

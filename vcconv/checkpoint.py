@@ -312,9 +312,10 @@ def load_model_file(path: str | Path, device: str | torch.device | None = None) 
 
 
 def export_model(source: str | Path, output: str | Path, *, fp16: bool = True, strength: float | None = None,
-                 spectrum_match: float | None = None, source_mix: float | None = None) -> dict:
+                 spectrum_match: float | None = None, source_mix: float | None = None,
+                 spectrum_spread: float | None = None) -> dict:
     """Write released weights for ``source`` (run dir or safetensors) and check what fp16 costs.
-    ``strength`` / ``spectrum_match`` / ``source_mix``: conversion defaults stored with the model
+    ``strength`` / ``spectrum_match`` / ``spectrum_spread`` / ``source_mix``: conversion defaults stored with the model
     (``None``: keep the source's).
 
     Returns ``{"bytes", "params", "max_diff"}``: ``max_diff`` is the largest absolute difference
@@ -327,6 +328,8 @@ def export_model(source: str | Path, output: str | Path, *, fp16: bool = True, s
         cfg.convert["spectrum_match"] = check_fraction(spectrum_match, "--spectrum-match")
     if source_mix is not None:
         cfg.convert["source_mix"] = check_fraction(source_mix, "--source-mix")
+    if spectrum_spread is not None:
+        cfg.convert["spectrum_spread"] = check_fraction(spectrum_spread, "--spectrum-spread")
     out = save_safetensors(model, cfg, output, fp16=fp16)
     reloaded, _ = load_model_file(out, "cpu")
     gen = torch.Generator().manual_seed(0)

@@ -95,7 +95,7 @@ class AugmentConfig:
     reference: bool = True  # augment the speaker reference
 
 
-CONVERT_KEYS = {"strength", "spectrum_match", "source_mix"}
+CONVERT_KEYS = {"strength", "spectrum_match", "spectrum_spread", "source_mix"}
 
 
 def check_strength(strength: float) -> float:
@@ -108,7 +108,7 @@ def check_strength(strength: float) -> float:
 
 
 def check_fraction(amount: float, option: str) -> float:
-    """A conversion fraction (``--spectrum-match``, ``--source-mix``; see :class:`vcconv.convert.Converter`)
+    """A conversion fraction (``--spectrum-match``, ``--spectrum-spread``, ``--source-mix``; see :class:`vcconv.convert.Converter`)
     in [0, 1], or a one-line error naming ``option``."""
     from vcconv.errors import ModelError
 

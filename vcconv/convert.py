@@ -93,7 +93,7 @@ class Converter:
     def __init__(self, model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
                  pitch_shift: float = 0.0, strength: float | None = None, f0: str = DEFAULT_F0,
                  threads: int | None = None, spectrum_match: float | None = None,
-                 source_mix: float | None = None):
+                 source_mix: float | None = None, spectrum_spread: float | None = None):
         """``strength``: 1 uses the target's speaker vector; above 1 it is pushed further
         away from the source's own vector, ``s = s_src + strength * (s_tgt - s_src)``
         (more target-like, at some cost in clarity); 0 keeps the source voice. ``None``: the
@@ -108,6 +108,11 @@ class Converter:
         speech frames that far toward the reference clips' (:meth:`match_spectrum`; 1 = the
         reference's long-term spectrum, 0 = off).  ``None``: the model's own
         (``vcconv export --spectrum-match``), else 0.
+
+        ``spectrum_spread`` (0-1): how much of the spread (std) of each band spectrum matching
+        moves, as the power of the std ratio (1 = the reference's spread, 0 = the band means
+        only: an equaliser that leaves the source's contrasts, hence its words, alone).
+        ``None``: the model's own (``vcconv export --spectrum-spread``), else 1.
 
         ``source_mix`` (0-1): the share of the source's own log-mel mixed back into the model's
         output, before spectrum matching (0 = the model's output only; more keeps more of the
@@ -134,6 +139,8 @@ class Converter:
                                              else spectrum_match, "--spectrum-match")
         self.source_mix = check_fraction(own.get("source_mix", 0.0) if source_mix is None else source_mix,
                                          "--source-mix")
+        self.spectrum_spread = check_fraction(own.get("spectrum_spread", 1.0) if spectrum_spread is None
+                                              else spectrum_spread, "--spectrum-spread")
         self._ref_spectrum: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
         self._ref_mel: dict[str, torch.Tensor] = {}
         self.audio: AudioConfig = self.cfg.audio
@@ -203,10 +210,11 @@ class Converter:
 
     def match_spectrum(self, mel: torch.Tensor, reference: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """``(n_mels, T)`` converted log-mel with each band's mean and std over its speech frames
-        moved ``spectrum_match`` of the way to the reference's ``(mean, std)`` (each ``(n_mels, 1)``)."""
+        moved ``spectrum_match`` of the way to the reference's ``(mean, std)`` (each ``(n_mels, 1)``);
+        the std by the power ``spectrum_spread`` of the ratio (0: the means only)."""
         mean, std = band_statistics(mel)
         ref_mean, ref_std = reference
-        matched = (mel - mean) / std * ref_std + ref_mean
+        matched = (mel - mean) * (ref_std / std) ** self.spectrum_spread + ref_mean
         return mel + self.spectrum_match * (matched - mel)
 
     def mix_source(self, converted: torch.Tensor, source_mel: torch.Tensor) -> torch.Tensor:
@@ -403,7 +411,8 @@ def convert(source: str | Path, references: list[str | Path] | str | Path, outpu
             model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
             overwrite: bool = True, pitch_shift: float = 0.0, strength: float | None = None,
             f0: str = DEFAULT_F0, threads: int | None = None,
-            spectrum_match: float | None = None, source_mix: float | None = None) -> ConversionResult:
+            spectrum_match: float | None = None, source_mix: float | None = None,
+            spectrum_spread: float | None = None) -> ConversionResult:
     """Convert one file and write ``output`` (16-bit WAV at the model's rate, atomically).
     ``threads=None``: chosen from the idle cores (see :class:`Converter`)."""
     if isinstance(references, (str, Path)):
@@ -414,7 +423,8 @@ def convert(source: str | Path, references: list[str | Path] | str | Path, outpu
     if output_p == source_p or output_p in {Path(r).resolve() for r in references}:
         raise ModelError(f"{output}: refusing to write over an input file")
     options = {"pitch_shift": pitch_shift, "strength": strength, "f0": f0, "threads": threads}
-    for key, value in (("spectrum_match", spectrum_match), ("source_mix", source_mix)):
+    for key, value in (("spectrum_match", spectrum_match), ("source_mix", source_mix),
+                       ("spectrum_spread", spectrum_spread)):
         if value is not None:
             options[key] = value
     conv = make_converter(model, vocoder, device, **options)

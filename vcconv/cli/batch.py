@@ -41,6 +41,8 @@ def batch_cmd(
                                                    "see 'vcconv convert --help')."),
     source_mix: Optional[float] = typer.Option(None, "--source-mix", help="0-1 (default: the model's own; "
                                                "see 'vcconv convert --help')."),
+    spectrum_spread: Optional[float] = typer.Option(None, "--spectrum-spread", help="0-1 (default: the model's own; "
+                                                    "see 'vcconv convert --help')."),
 ) -> None:
     """Convert many files: IN_DIR --target REF -o OUT_DIR, or --pairs pairs.csv.
 
@@ -62,7 +64,8 @@ def batch_cmd(
                                        model=model, vocoder=vocoder, device=device,
                                        force=force, workers=workers, threads=threads, progress=cb,
                                        strength=strength, pitch_shift=pitch_shift, f0=f0,
-                                       spectrum_match=spectrum_match, source_mix=source_mix)
+                                       spectrum_match=spectrum_match, source_mix=source_mix,
+                                       spectrum_spread=spectrum_spread)
         what = str(pairs)
     else:
         if in_dir is None:
@@ -76,7 +79,8 @@ def batch_cmd(
         run = lambda cb: convert_dir(in_dir, target, output, model=model, vocoder=vocoder, device=device,  # noqa: E731
                                      force=force, workers=workers, threads=threads, progress=cb,
                                      strength=strength, pitch_shift=pitch_shift, f0=f0,
-                                       spectrum_match=spectrum_match, source_mix=source_mix)
+                                       spectrum_match=spectrum_match, source_mix=source_mix,
+                                       spectrum_spread=spectrum_spread)
         what = f"{in_dir} -> {output}"
     with progress_callback("converting") as cb:
         summary = run(cb)

@@ -24,7 +24,7 @@ def convert_cmd(
                                       "(F0-driven vocoder only)."),
     strength: Optional[float] = typer.Option(None, "--strength", help="Conversion strength: 1 = the target's speaker "
                                              "vector; >1 pushes it further from the source's (more target-like, less "
-                                             "clear). Default: the model's own (the shipped one: 1.5), else 1.5."),
+                                             "clear). Default: the model's own (the shipped one's: see its card), else 1.5."),
     f0: str = typer.Option("auto", "--f0", help="F0 of the output: 'transfer' = the source's intonation moved "
                            "to the target's pitch range, 'predict' = read from the converted mel (F0-driven vocoder "
                            "only); 'auto' = transfer when the vocoder takes F0."),
@@ -34,6 +34,9 @@ def convert_cmd(
     source_mix: Optional[float] = typer.Option(None, "--source-mix", help="0-1: share of the source's own mel mixed "
                                                "back into the model's output (more keeps more words, less of the "
                                                "target voice). Default: the model's own, else 0."),
+    spectrum_spread: Optional[float] = typer.Option(None, "--spectrum-spread", help="0-1: how much of each band's "
+                                                    "spread spectrum matching moves (0 = the means only, which keeps "
+                                                    "more words). Default: the model's own, else 1."),
     threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: the cores other programs leave idle)."),
 ) -> None:
     """Convert SOURCE to the voice of --target and write -o OUTPUT."""
@@ -44,7 +47,7 @@ def convert_cmd(
         raise VcconvError(f"{output}: exists already (use --force to overwrite)")
     result = convert(source, target, output, model=model, vocoder=vocoder, device=device, pitch_shift=pitch_shift,
                      strength=strength, f0=f0, threads=threads, spectrum_match=spectrum_match,
-                     source_mix=source_mix)
+                     source_mix=source_mix, spectrum_spread=spectrum_spread)
     dur = len(result.wav) / result.sample_rate
     t = result.timings
     on = f" on {result.threads} thread(s)" if result.threads else ""

@@ -69,6 +69,8 @@ def export_cmd(
                                                    "this model's default (default: keep the source's, else 0)."),
     source_mix: Optional[float] = typer.Option(None, "--source-mix", help="Source mix (0-1) stored as this model's "
                                                "default (default: keep the source's, else 0)."),
+    spectrum_spread: Optional[float] = typer.Option(None, "--spectrum-spread", help="Spectrum-match spread (0-1) "
+                                                    "stored as this model's default (default: keep the source's, else 1)."),
 ) -> None:
     """Export a trained model as safetensors with its config in the metadata (what convert loads)."""
     from vcconv.checkpoint import export_model
@@ -77,6 +79,6 @@ def export_cmd(
     if output.exists() and not force:
         raise ModelError(f"{output}: exists already (use --force to overwrite)")
     info = export_model(run, output, fp16=fp16, strength=strength, spectrum_match=spectrum_match,
-                        source_mix=source_mix)
+                        source_mix=source_mix, spectrum_spread=spectrum_spread)
     console.print(f"wrote {output} ({info['bytes'] / 1e6:.2f} MB, {info['params'] / 1e6:.2f} M parameters); "
                   f"max |log-mel difference| fp16 vs fp32 on a test input: {info['max_diff']:.2e}")

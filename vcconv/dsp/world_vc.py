@@ -440,7 +440,8 @@ class WorldConverter:
 
     def __init__(self, vocoder: str | None = None, device: str | None = None, pitch_shift: float = 0.0,
                  strength: float | None = None, f0: str = "auto", threads: int | None = None,
-                 spectrum_match: float | None = None, source_mix: float | None = None):
+                 spectrum_match: float | None = None, source_mix: float | None = None,
+                 spectrum_spread: float | None = None):
         import torch
 
         require_pyworld()
@@ -449,9 +450,10 @@ class WorldConverter:
         if strength is not None:
             raise ModelError("--strength does not apply to --model world (it always moves F0, formants and "
                              "envelope fully to the target's)")
-        if spectrum_match is not None or source_mix is not None:
-            raise ModelError(f"--{'spectrum-match' if spectrum_match is not None else 'source-mix'} does not apply "
-                             "to --model world (it maps the envelope to the target's itself)")
+        given = [name for name, v in (("spectrum-match", spectrum_match), ("source-mix", source_mix),
+                                      ("spectrum-spread", spectrum_spread)) if v is not None]
+        if given:
+            raise ModelError(f"--{given[0]} does not apply to --model world (it maps the envelope to the target's itself)")
         if f0 not in ("auto", "transfer"):
             raise ModelError(f"--f0 {f0} does not apply to --model world (it always transfers the source's "
                              "intonation to the target's range)")
