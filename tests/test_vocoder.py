@@ -339,6 +339,14 @@ def test_postfilter_phase_iterations_make_the_output_match_its_target_magnitude(
     sharpened = model.apply_postfilter(wav, mel)
     model.cfg.postfilter_iters = 0
     assert torch.equal(sharpened, model.apply_postfilter(wav, mel))
+    # the given-F0 path has its own count (postfilter_iters_given_f0), off by default
+    given = model.apply_postfilter(wav, mel, envelope_only=True)
+    model.cfg.postfilter_iters_given_f0 = 8
+    refined = model.apply_postfilter(wav, mel, envelope_only=True)
+    assert refined.shape == wav.shape and not torch.allclose(refined, given, atol=1e-4)
+    assert torch.allclose(refined.pow(2).mean().sqrt(), wav.pow(2).mean().sqrt(), rtol=1e-3)
+    model.cfg.postfilter_iters_given_f0 = 0
+    assert torch.equal(given, model.apply_postfilter(wav, mel, envelope_only=True))
 
 
 def test_learned_magnitude_prior_drives_the_postfilter_and_travels_with_the_file(tmp_path):

@@ -128,6 +128,9 @@ class HNFConfig:
     # sharpening where the full blend does not apply (a given or shifted F0: conversions);
     # 0 = the same as postfilter
     postfilter_given_f0: float = 0.0
+    # phase iterations there (0 = keep the phase; 8 moved real-speech valid WER 0.25 -> 0.21 at the
+    # same DNSMOS with no spectrum match: not adopted, docs/models.md "Where the words go")
+    postfilter_iters_given_f0: int = 0
     # loss weights
     w_mel: float = 1.0
     w_stft: float = 1.0
@@ -346,15 +349,19 @@ class _MelVocoder(nn.Module):
         valid split they raised copy-synthesis PESQ but not conversions, which run without the
         blend); the result is scaled back to the input's RMS. A no-op with ``postfilter == 1``
         and ``prior_blend == 0``, and in training mode.  ``envelope_only`` (a given or shifted
-        F0): ``cfg.prior_envelope_blend`` of the prior's spectral envelope instead, no iterations,
-        and the sharpening ``cfg.postfilter_given_f0`` when it is set."""
+        F0): ``cfg.prior_envelope_blend`` of the prior's spectral envelope instead,
+        ``cfg.postfilter_iters_given_f0`` iterations, and the sharpening ``cfg.postfilter_given_f0``
+        when it is set."""
         power = float(getattr(self.cfg, "postfilter", 1.0))
         if envelope_only and getattr(self.cfg, "postfilter_given_f0", 0.0):
             power = float(self.cfg.postfilter_given_f0)
         key = "prior_envelope_blend" if envelope_only else "prior_blend"
         blend = float(getattr(self.cfg, key, 0.0)) if mel is not None else 0.0
-        iters = int(getattr(self.cfg, "postfilter_iters", 0)) if blend and not envelope_only else 0
-        if (power == 1.0 and blend == 0.0) or self.training:
+        if envelope_only:
+            iters = int(getattr(self.cfg, "postfilter_iters_given_f0", 0))
+        else:
+            iters = int(getattr(self.cfg, "postfilter_iters", 0)) if blend else 0
+        if (power == 1.0 and blend == 0.0 and not iters) or self.training:
             return wav
         spec = self.stft(wav)
         power_spec = spec.real.square() + spec.imag.square()  # |S|^2 without a complex abs

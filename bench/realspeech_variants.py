@@ -1,0 +1,160 @@
+"""Experiments on the stages after the model: bench/realspeech_check.py with one step patched.
+
+Not part of the package; reproduces the rows marked * in docs/models.md ("Where the words go").
+Same arguments as realspeech_check.py; the patch is chosen by environment variables:
+
+    LIFT_FRAC=f     cepstral lifter of the synthesis envelopes below f x the source's pitch period
+                    when the F0 is given (LIFT_FIXED=n: a fixed n-sample lifter; LIFT_NOISE=1: also
+                    the noise envelope)
+    SM_MODE=mean | clampL   spectrum matching moves the band means only | the std ratio clamped to
+                    [1/L, L]; SM_SMOOTH=k: the mean offset smoothed over k bands
+    PF_ENV=b, PF_IT=n, PF_POW=p, PF_LIFT=n   given-F0 post-filter: blend b of the magnitude prior's
+                    cepstral envelope, n phase iterations, sharpening p
+    F0_MODE=same | meanonly   --f0 transfer keeps the source's F0 unshifted | moves its mean only
+    RENDER=world_gain | world_abs   render with WORLD instead of the neural vocoder: the source's
+                    CheapTrick envelope times the converted-to-source mel gain | the converted mel's
+                    pseudo-inverse as the envelope; the source's aperiodicity; its F0 moved to the target
+
+    F0_MODE=same python bench/realspeech_variants.py --split valid --models-only \
+        --model B=pretrained/adain-whisper.safetensors --source-mix 1 --spectrum-match 0 \
+        --f0 transfer --out runs/f0m-same
+"""
+import os, sys, runpy, math, torch
+BENCH = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, BENCH)
+from vcconv.vocoder.neural import HNFVocoder, cepstral_envelope, minimum_phase, MAX_LOG_MAG
+FRAC = float(os.environ.get('LIFT_FRAC', '0'))
+FIXED = int(os.environ.get('LIFT_FIXED', '0'))
+
+def adaptive_lifter(log_env, src_f0, sr, frac):
+    """(B,F,T) log-mag, src F0 (B,T) Hz -> liftered: keep quefrency < frac * sr / f0 (per frame)."""
+    n_fft = 2 * (log_env.shape[1] - 1)
+    c = torch.fft.irfft(log_env.transpose(1, 2), n=n_fft, dim=-1)  # (B,T,n)
+    f = src_f0.clone().float()
+    for b in range(f.shape[0]):
+        v = f[b] > 0
+        fill = f[b][v].median() if v.any() else torch.tensor(150.0)
+        f[b] = torch.where(v, f[b], fill)
+    cut = (frac * sr / f.clamp(min=50.0))[..., None]  # (B,T,1)
+    q = torch.arange(n_fft, dtype=c.dtype)
+    q = torch.minimum(q, n_fft - q)[None, None]
+    keep = (q < cut).to(c.dtype)
+    return torch.fft.rfft(c * keep, dim=-1).real.transpose(1, 2)
+
+def synthesize(self, mel, f0=None, seed=0, feats=None, f0_ratio=1.0, voicing_from_mel=False):
+    mel = mel.float()
+    feats = self.features(mel) if feats is None else feats
+    with torch.no_grad():
+        predicted = self.decode_f0(*self.f0_logits(feats))
+    shifted = f0 is not None or f0_ratio != 1.0
+    if f0 is None:
+        f0 = predicted
+    elif voicing_from_mel:
+        f0 = torch.where(predicted > 0, f0.to(predicted), torch.zeros_like(predicted))
+    f0 = f0.to(mel.device).float() * f0_ratio
+    env = self.env_head(feats)
+    prior = self.prior_log_magnitude(mel)
+    log_h, log_n = env.split(self.n_freq, dim=1)
+    log_harm_env = torch.clamp(log_h + prior, max=MAX_LOG_MAG)
+    log_noise = torch.clamp(log_n + prior, max=MAX_LOG_MAG)
+    if shifted and (FRAC > 0 or FIXED > 0):
+        if FIXED:
+            log_harm_env = cepstral_envelope(log_harm_env, FIXED)
+            if os.environ.get('LIFT_NOISE'): log_noise = cepstral_envelope(log_noise, FIXED)
+        else:
+            log_harm_env = adaptive_lifter(log_harm_env, predicted, self.audio.sample_rate, FRAC)
+            if os.environ.get('LIFT_NOISE'): log_noise = adaptive_lifter(log_noise, predicted, self.audio.sample_rate, FRAC)
+    nz = torch.exp(log_noise)
+    noise = self.noise_spectrum(tuple(nz.shape), mel.device, seed)
+    h = torch.exp(log_harm_env)
+    harm = self.stft(self.harmonic_source(f0))
+    return self.istft(h * harm + nz * noise), f0
+
+HNFVocoder.synthesize = synthesize
+from vcconv import convert as _conv
+SM = os.environ.get('SM_MODE', '')
+def match_spectrum(self, mel, reference):
+    mean, std = _conv.band_statistics(mel)
+    ref_mean, ref_std = reference
+    if SM == 'mean':
+        ratio = torch.ones_like(std)
+    elif SM.startswith('clamp'):
+        lim = float(SM[5:] or 1.25)
+        ratio = (ref_std / std).clamp(1 / lim, lim)
+    else:
+        ratio = ref_std / std
+    offset = ref_mean - mean
+    if os.environ.get('SM_SMOOTH'):
+        k = int(os.environ['SM_SMOOTH'])
+        pad = torch.nn.functional.pad(offset.T[None], (k // 2, k // 2), mode='replicate')
+        offset = torch.nn.functional.avg_pool1d(pad, k, 1)[0].T
+    matched = (mel - mean) * ratio + mean + offset
+    return mel + self.spectrum_match * (matched - mel)
+_conv.Converter.match_spectrum = match_spectrum
+PF_ENV = float(os.environ.get('PF_ENV', '0'))
+PF_IT = int(os.environ.get('PF_IT', '0'))
+PF_POW = float(os.environ.get('PF_POW', '0'))
+_orig_pf = HNFVocoder.apply_postfilter
+def apply_postfilter(self, wav, mel=None, envelope_only=False):
+    """The library's post-filter with the given-F0 settings of PF_* (on a copy of the config)."""
+    if envelope_only and (PF_ENV or PF_IT or PF_POW) and not self.training:
+        import copy
+        self.cfg = copy.copy(self.cfg)
+        self.cfg.prior_envelope_blend = PF_ENV
+        self.cfg.envelope_lifter = int(os.environ.get('PF_LIFT', '24'))
+        self.cfg.postfilter_iters_given_f0 = PF_IT
+        self.cfg.postfilter_given_f0 = PF_POW or self.cfg.postfilter_given_f0
+    return _orig_pf(self, wav, mel, envelope_only)
+HNFVocoder.apply_postfilter = apply_postfilter
+F0M = os.environ.get('F0_MODE', '')
+_orig_transfer = _conv.Converter.transfer_f0
+def transfer_f0(self, source_mel, target_f0):
+    import numpy as np
+    from vcconv.pitch import interpolate_unvoiced, log_f0_stats, shift_f0_to_target
+    if not F0M:
+        return _orig_transfer(self, source_mel, target_f0)
+    src_f0 = self.vocoder.predict_f0(source_mel[None])[0].cpu().numpy().astype(np.float64)
+    if F0M == 'same':
+        moved = src_f0
+    elif F0M == 'meanonly':
+        moved = shift_f0_to_target(src_f0, log_f0_stats(src_f0), log_f0_stats(target_f0), match_spread=False)
+    return torch.from_numpy(interpolate_unvoiced(moved)).float().to(source_mel.device)[None]
+_conv.Converter.transfer_f0 = transfer_f0
+RENDER = os.environ.get('RENDER', '')
+def _convert_world(self, source, references, speaker):
+    import numpy as np
+    from vcconv.audio import load_audio, log_mel, mel_filterbank, normalize_loudness
+    from vcconv.dsp import world_vc
+    from vcconv.pitch import log_f0_stats, shift_f0_to_target
+    speaker = self.speaker_vector(references)
+    target_f0 = self.reference_f0(references)
+    wav = normalize_loudness(load_audio(source, self.audio.sample_rate), self.audio.target_dbfs)
+    mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
+    features = self.content_features(wav, mel.shape[-1])
+    speaker = self.apply_strength(speaker, wav)
+    converted = self.mix_source(self.convert_mel(mel, speaker, features), mel)
+    if self.spectrum_match > 0:
+        converted = self.match_spectrum(converted, self.reference_spectrum(references))
+    hop_ms = 1000.0 * self.audio.hop_length / self.audio.sample_rate
+    feats = world_vc.analyse(wav, self.audio.sample_rate, frame_period_ms=hop_ms, fft_size=self.audio.n_fft)
+    T = min(feats.f0.shape[0], converted.shape[-1])
+    fb = mel_filterbank(self.audio, 'cpu')  # (n_mels, F)
+    if RENDER == 'world_gain':
+        log_gain = (2 * (converted[:, :T] - mel[:, :T])).float().numpy()  # log power ratio per band
+        fbn = fb.numpy()
+        centre = (fbn * np.arange(fbn.shape[1])).sum(1) / fbn.sum(1)  # band centres in FFT bins
+        bins = np.arange(fbn.shape[1])
+        lin_gain = np.stack([np.interp(bins, centre, log_gain[:, t]) for t in range(T)])  # (T, F)
+        sp = feats.sp[:T] * np.exp(lin_gain)
+    else:
+        lin = torch.linalg.pinv(fb) @ torch.exp(converted[:, :T].float())
+        sp = (lin.clamp(min=1e-5) ** 2).numpy().T.astype(np.float64)
+    f0 = shift_f0_to_target(feats.f0[:T], log_f0_stats(feats.f0), log_f0_stats(target_f0))
+    out = world_vc.synthesize(world_vc.WorldFeatures(f0, np.ascontiguousarray(sp), feats.ap[:T]),
+                              self.audio.sample_rate, n_samples=len(wav), frame_period_ms=hop_ms)
+    out = normalize_loudness(out, self.audio.target_dbfs)
+    return _conv.ConversionResult(out, self.audio.sample_rate, {})
+if RENDER:
+    _conv.Converter._convert = _convert_world
+sys.argv = ['realspeech_check.py'] + sys.argv[1:]
+runpy.run_path(os.path.join(BENCH, 'realspeech_check.py'), run_name='__main__')
