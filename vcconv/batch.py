@@ -503,17 +503,15 @@ def run_jobs(
     ``progress(done, total)`` is called as jobs finish (skipped ones count as done).
     ``failures_file`` is written when anything failed, and removed when nothing did.
     """
-    from vcconv.convert import DEFAULT_F0, is_builtin_model, resolve_model_path
+    from vcconv.convert import DEFAULT_F0, given_options, is_builtin_model, resolve_model_path
     from vcconv.system import cpu_threads
 
     start = time.perf_counter()
     started_ns = time.time_ns()  # with force: outputs written after this were made by a concurrent batch
     options = {"strength": strength, "pitch_shift": pitch_shift,  # strength None: the model's own
                "f0": f0 or DEFAULT_F0}
-    for key, value in (("spectrum_match", spectrum_match), ("source_mix", source_mix),
-                       ("spectrum_spread", spectrum_spread)):
-        if value is not None:  # None: the model's own (and "world" takes no such option)
-            options[key] = value
+    options.update(given_options(spectrum_match=spectrum_match, source_mix=source_mix,
+                                 spectrum_spread=spectrum_spread))
     if not is_builtin_model(model):  # "world" has no file
         model = resolve_model_path(model).resolve()  # a missing model fails here, before any worker starts
     workers = max(1, int(workers))

@@ -394,6 +394,12 @@ def band_statistics(mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return frames.mean(dim=1, keepdim=True), frames.std(dim=1, keepdim=True).clamp(min=1e-3)
 
 
+def given_options(**values) -> dict:
+    """The conversion options that were set (``None`` means: the model's own, so it is left out;
+    ``"world"`` takes none of them)."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
 def make_converter(model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
                    **options):
     """A ready converter for ``model``: :class:`vcconv.dsp.world_vc.WorldConverter` for
@@ -423,10 +429,8 @@ def convert(source: str | Path, references: list[str | Path] | str | Path, outpu
     if output_p == source_p or output_p in {Path(r).resolve() for r in references}:
         raise ModelError(f"{output}: refusing to write over an input file")
     options = {"pitch_shift": pitch_shift, "strength": strength, "f0": f0, "threads": threads}
-    for key, value in (("spectrum_match", spectrum_match), ("source_mix", source_mix),
-                       ("spectrum_spread", spectrum_spread)):
-        if value is not None:
-            options[key] = value
+    options.update(given_options(spectrum_match=spectrum_match, source_mix=source_mix,
+                                 spectrum_spread=spectrum_spread))
     conv = make_converter(model, vocoder, device, **options)
     result = conv.convert(source, references)
     save_audio(output, result.wav, result.sample_rate, overwrite=overwrite)
