@@ -450,10 +450,13 @@ class WorldConverter:
         if strength is not None:
             raise ModelError("--strength does not apply to --model world (it always moves F0, formants and "
                              "envelope fully to the target's)")
-        given = [name for name, v in (("spectrum-match", spectrum_match), ("source-mix", source_mix),
-                                      ("spectrum-spread", spectrum_spread)) if v is not None]
+        from vcconv.convert import given_options
+
+        given = list(given_options(spectrum_match=spectrum_match, source_mix=source_mix,
+                                   spectrum_spread=spectrum_spread))
         if given:
-            raise ModelError(f"--{given[0]} does not apply to --model world (it maps the envelope to the target's itself)")
+            raise ModelError(f"--{given[0].replace('_', '-')} does not apply to --model world (it maps the "
+                             "envelope to the target's itself)")
         if f0 not in ("auto", "transfer"):
             raise ModelError(f"--f0 {f0} does not apply to --model world (it always transfers the source's "
                              "intonation to the target's range)")
