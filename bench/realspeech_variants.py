@@ -14,6 +14,14 @@ Same arguments as realspeech_check.py; the patch is chosen by environment variab
     RENDER=world_gain | world_abs   render with WORLD instead of the neural vocoder: the source's
                     CheapTrick envelope times the converted-to-source mel gain | the converted mel's
                     pseudo-inverse as the envelope; the source's aperiodicity; its F0 moved to the target
+    DIFF=1          spectrum-differential conversion: the source's own mel + (1 - source_mix) x DIFF_SCALE
+                    x (decoder(content, target vector) - decoder(content, the source's own vector)),
+                    so the decoder's blur cancels (Kobayashi et al. 2014); DIFF_SCALE defaults to 1
+    KNN=k           k-nearest-neighbour conversion (after kNN-VC, Baas et al. 2023): each source frame's
+                    log-mel is the mean of the k reference frames nearest in cosine of KNN_FEAT
+                    (frontend = the content front end's features, content = the model's content code),
+                    each utterance's mean feature removed first when KNN_CENTER=1; the model's decoder
+                    is not used; source mix, spectrum matching and F0 as usual
 
     F0_MODE=same python bench/realspeech_variants.py --split valid --models-only \
         --model B=pretrained/adain-whisper.safetensors --source-mix 1 --spectrum-match 0 \
@@ -156,5 +164,67 @@ def _convert_world(self, source, references, speaker):
     return _conv.ConversionResult(out, self.audio.sample_rate, {})
 if RENDER:
     _conv.Converter._convert = _convert_world
+DIFF = os.environ.get('DIFF', '')
+DIFF_SCALE = float(os.environ.get('DIFF_SCALE', '1'))
+def _convert_diff(self, source, references, speaker):
+    from vcconv.audio import load_audio, log_mel, normalize_loudness
+    speaker = self.speaker_vector(references)
+    target_f0 = self.reference_f0(references) if self.f0_mode == 'transfer' else None
+    wav = normalize_loudness(load_audio(source, self.audio.sample_rate), self.audio.target_dbfs)
+    mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
+    features = self.content_features(wav, mel.shape[-1])
+    s_self = self._speaker_of(wav[: _conv.SOURCE_VOICE_SECONDS * self.audio.sample_rate])
+    speaker = self.apply_strength(speaker, wav)
+    delta = self.convert_mel(mel, speaker, features) - self.convert_mel(mel, s_self, features)
+    converted = mel + (1.0 - self.source_mix) * DIFF_SCALE * delta
+    if self.spectrum_match > 0:
+        converted = self.match_spectrum(converted, self.reference_spectrum(references))
+    f0 = None if target_f0 is None else self.transfer_f0(mel, target_f0)
+    out = normalize_loudness(self.vocode(converted, f0), self.audio.target_dbfs)
+    return _conv.ConversionResult(out, self.audio.sample_rate, {})
+if DIFF:
+    _conv.Converter._convert = _convert_diff
+KNN = int(os.environ.get('KNN', '0'))
+KNN_FEAT = os.environ.get('KNN_FEAT', 'frontend')
+KNN_CENTER = os.environ.get('KNN_CENTER', '')
+def _knn_features(self, wav, mel):
+    feats = self.content_features(wav, mel.shape[-1])
+    if KNN_FEAT == 'content':
+        feats = self._content(mel, feats)[0]
+    feats = feats.float()
+    if KNN_CENTER:
+        feats = feats - feats.mean(dim=1, keepdim=True)
+    return torch.nn.functional.normalize(feats, dim=0)
+def _knn_bank(self, references):
+    from vcconv.audio import load_audio, log_mel, preprocess
+    key = tuple(str(r) for r in references)
+    bank = getattr(self, '_knn_banks', {})
+    self._knn_banks = bank
+    if key not in bank:
+        feats, mels = [], []
+        for ref in references:
+            wav = preprocess(load_audio(ref, self.audio.sample_rate), self.audio, trim=True)
+            mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
+            feats.append(_knn_features(self, wav, mel))
+            mels.append(mel)
+        bank[key] = (torch.cat(feats, dim=1), torch.cat(mels, dim=1))
+    return bank[key]
+@torch.no_grad()
+def _convert_knn(self, source, references, speaker):
+    from vcconv.audio import load_audio, log_mel, normalize_loudness
+    target_f0 = self.reference_f0(references) if self.f0_mode == 'transfer' else None
+    wav = normalize_loudness(load_audio(source, self.audio.sample_rate), self.audio.target_dbfs)
+    mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
+    ref_feats, ref_mels = _knn_bank(self, references)
+    sim = _knn_features(self, wav, mel).T @ ref_feats  # (T, N)
+    idx = sim.topk(min(KNN, sim.shape[1]), dim=1).indices  # (T, k)
+    converted = self.mix_source(ref_mels[:, idx].mean(dim=-1), mel)
+    if self.spectrum_match > 0:
+        converted = self.match_spectrum(converted, self.reference_spectrum(references))
+    f0 = None if target_f0 is None else self.transfer_f0(mel, target_f0)
+    out = normalize_loudness(self.vocode(converted, f0), self.audio.target_dbfs)
+    return _conv.ConversionResult(out, self.audio.sample_rate, {})
+if KNN:
+    _conv.Converter._convert = _convert_knn
 sys.argv = ['realspeech_check.py'] + sys.argv[1:]
 runpy.run_path(os.path.join(BENCH, 'realspeech_check.py'), run_name='__main__')
