@@ -632,3 +632,46 @@ def test_vocoder_trains_on_a_vc_models_self_conversions(tmp_path):
                                                    f"vocoder_input_model={vc}", "vocoder_input_prob=1.0"]
     out = train_vocoder(tmp_path / "run", manifest, vocoder_config("hnf", sets, max_steps=2))
     assert out["steps"] == 2 and (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_f0_ripple_puts_peaks_at_the_harmonics_of_the_given_f0_only_where_voiced():
+    """A mag model with ``f0_ripple`` adds a log-magnitude ripple whose maxima sit on the bins of
+    the F0's harmonics, nothing on unvoiced frames or without an F0; it starts at zero."""
+    torch.manual_seed(0)
+    mag = build_vocoder("mag", {**TINY, "f0_ripple": 4}, CFG).eval()
+    mel = log_mel(torch.from_numpy(voiced_clip(seconds=0.3, f0=140.0))[None], CFG)
+    T = mel.shape[-1]
+    f0 = torch.full((1, T), 200.0)
+    f0[:, : T // 3] = 0.0
+    with torch.no_grad():
+        plain = mag.log_magnitude(mel)
+        assert torch.equal(mag.log_magnitude(mel, f0), plain)  # zero-initialised head
+        mag.ripple_head.bias[:4] = 1.0  # depth 1 for cos(2 pi f / F0) in every band, 0 for the second
+        rippled = mag.log_magnitude(mel, f0)
+    diff = (rippled - plain)[0]
+    assert torch.equal(diff[:, : T // 3], torch.zeros_like(diff[:, : T // 3]))  # unvoiced frames
+    hz_per_bin = SR / CFG.n_fft
+    frame = diff[:, -1]
+    harmonic_bins = [round(k * 200.0 / hz_per_bin) for k in range(1, 6)]
+    between_bins = [round((k + 0.5) * 200.0 / hz_per_bin) for k in range(1, 6)]
+    assert all(frame[b] > 0.9 for b in harmonic_bins), frame[harmonic_bins]
+    assert all(frame[b] < -0.9 for b in between_bins), frame[between_bins]
+    off = build_vocoder("mag", TINY, CFG).eval()  # a model without the option takes an F0 and ignores it
+    with torch.no_grad():
+        assert torch.equal(off.log_magnitude(mel, f0), off.log_magnitude(mel))
+
+
+def test_init_from_a_prior_without_ripple_keeps_its_weights_and_refuses_other_shapes(tmp_path):
+    from vcconv.errors import DataError
+    from vcconv.vocoder.train import load_initial_weights
+
+    source = build_vocoder("mag", TINY, CFG)
+    torch.nn.init.normal_(source.mag_head.weight)
+    target = build_vocoder("mag", {**TINY, "f0_ripple": 3}, CFG)
+    missing = load_initial_weights(target, source.state_dict(), "src.safetensors")
+    assert missing == ["ripple_head.weight", "ripple_head.bias"]
+    assert torch.equal(target.mag_head.weight, source.mag_head.weight)
+    assert torch.count_nonzero(target.ripple_head.weight) == 0
+    wider = build_vocoder("mag", {**TINY, "dim": 48}, CFG)
+    with pytest.raises(DataError, match="src.safetensors: its weights do not fit"):
+        load_initial_weights(wider, source.state_dict(), "src.safetensors")

@@ -155,6 +155,10 @@ class MagConfig:
     # against the STFT of the training audio (the front end's framing)
     w_logmag: float = 1.0
     w_sc: float = 1.0
+    # F0-conditioned harmonic ripple (0 = off): the mel cannot resolve the harmonics of the upper
+    # bands, the F0 places them. This many frequency bands of learned ripple depth, interpolated
+    # over the bins; see MagnitudeVocoder.harmonic_ripple
+    f0_ripple: int = 0
 
 
 ARCH_CONFIGS = {"istft": ISTFTConfig, "hnf": HNFConfig, "mag": MagConfig}
@@ -328,19 +332,21 @@ class _MelVocoder(nn.Module):
         lin = torch.matmul(self.mel_pinv, torch.exp(mel))
         return torch.log(torch.clamp(lin, min=LOG_EPS))
 
-    def postfilter_prior(self, mel: torch.Tensor) -> torch.Tensor:
+    def postfilter_prior(self, mel: torch.Tensor, f0: torch.Tensor | None = None) -> torch.Tensor:
         """The log-magnitude the post-filter blends towards: ``(B, n_mels, T) -> (B, F, T)``;
-        the learned ``magnitude_prior`` when the file has one, else :meth:`prior_log_magnitude`."""
+        the learned ``magnitude_prior`` when the file has one (given the synthesised F0 ``(B, T)``
+        Hz, which a prior with ``f0_ripple`` reads), else :meth:`prior_log_magnitude`."""
         net = getattr(self, "magnitude_prior", None)
-        return net.log_magnitude(mel) if net is not None else self.prior_log_magnitude(mel)
+        return net.log_magnitude(mel, f0) if net is not None else self.prior_log_magnitude(mel)
 
     def istft(self, spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """``(B, F, T)`` complex -> ``(B, length)``, by default ``(T - 1) * hop`` samples."""
         return istft(spec, self.audio, self.window, length)
 
     def apply_postfilter(self, wav: torch.Tensor, mel: torch.Tensor | None = None,
-                         envelope_only: bool = False) -> torch.Tensor:
-        """Post-filter at inference: ``(B, N)`` [+ its log-mel ``(B, n_mels, T)``] -> ``(B, N)``.
+                         envelope_only: bool = False, f0: torch.Tensor | None = None) -> torch.Tensor:
+        """Post-filter at inference: ``(B, N)`` [+ its log-mel ``(B, n_mels, T)`` and the F0
+        ``(B, T)`` Hz it was synthesised with] -> ``(B, N)``.
 
         The STFT log-magnitude is moved a fraction ``cfg.prior_blend`` towards the mel's
         pseudo-inverse (:meth:`prior_log_magnitude`) and multiplied by ``cfg.postfilter``
@@ -367,7 +373,7 @@ class _MelVocoder(nn.Module):
         power_spec = spec.real.square() + spec.imag.square()  # |S|^2 without a complex abs
         log_mag = 0.5 * torch.log(power_spec.clamp(min=1e-14))
         if blend:
-            prior = self.postfilter_prior(mel.float())[..., : spec.shape[-1]]
+            prior = self.postfilter_prior(mel.float(), f0)[..., : spec.shape[-1]]
             if envelope_only:
                 lifter = int(getattr(self.cfg, "envelope_lifter", 24))
                 log_mag = log_mag + blend * (cepstral_envelope(prior, lifter) - cepstral_envelope(log_mag, lifter))
@@ -620,11 +626,11 @@ class HNFVocoder(_MelVocoder):
         if f0 is not None:
             f0 = torch.as_tensor(f0, dtype=torch.float32)
             f0 = f0[None] if f0.dim() == 1 else f0
-        wav, _ = self.synthesize(mel, f0, seed, f0_ratio=f0_ratio, voicing_from_mel=voicing_from_mel)
+        wav, f0_used = self.synthesize(mel, f0, seed, f0_ratio=f0_ratio, voicing_from_mel=voicing_from_mel)
         # the mel's pseudo-inverse carries the mel's own pitch in its resolved low harmonics: blend
         # towards it only when that is the pitch being synthesised (own F0 head, unshifted)
         own_pitch = f0 is None and f0_ratio == 1.0
-        wav = self.apply_postfilter(wav, mel, envelope_only=not own_pitch)
+        wav = self.apply_postfilter(wav, mel, envelope_only=not own_pitch, f0=f0_used)
         return wav[0] if squeeze else wav
 
     def f0_targets(self, f0: torch.Tensor) -> torch.Tensor:
@@ -675,11 +681,45 @@ class MagnitudeVocoder(_MelVocoder):
         self.mag_head = nn.Conv1d(cfg.dim, self.n_freq, 1)
         nn.init.zeros_(self.mag_head.weight)  # starts as the pseudo-inverse
         nn.init.zeros_(self.mag_head.bias)
+        if cfg.f0_ripple:
+            self.ripple_head = nn.Conv1d(cfg.dim, 2 * cfg.f0_ripple, 1)
+            nn.init.zeros_(self.ripple_head.weight)  # starts without ripple
+            nn.init.zeros_(self.ripple_head.bias)
+            bands = torch.linspace(0, cfg.f0_ripple - 1, self.n_freq)
+            lower = bands.floor().long().clamp(max=cfg.f0_ripple - 2) if cfg.f0_ripple > 1 else bands.long()
+            spread = torch.zeros(self.n_freq, cfg.f0_ripple)
+            frac = bands - lower
+            spread[torch.arange(self.n_freq), lower] = 1 - frac
+            if cfg.f0_ripple > 1:
+                spread[torch.arange(self.n_freq), lower + 1] = frac
+            self.register_buffer("ripple_spread", spread, persistent=False)  # (F, R): band depth -> bins
+            freqs = torch.arange(self.n_freq, dtype=torch.float32) * audio.sample_rate / audio.n_fft
+            self.register_buffer("bin_hz", freqs, persistent=False)
 
-    def log_magnitude(self, mel: torch.Tensor) -> torch.Tensor:
-        """``(B, n_mels, T)`` log-mel -> ``(B, F, T)`` natural-log STFT magnitude."""
+    def harmonic_ripple(self, feats: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
+        """Log-magnitude ripple at the harmonics of ``f0`` ``(B, T)`` Hz (0 = unvoiced: none):
+        ``d1 cos(2 pi f / F0) + d2 cos(4 pi f / F0)`` per bin ``f``, the depths ``d1, d2`` read
+        from the backbone's ``feats`` ``(B, dim, T)`` per band and interpolated over the bins.
+        -> ``(B, F, T)``."""
+        T = min(feats.shape[-1], f0.shape[-1])
+        depth = self.ripple_head(feats[..., :T])  # (B, 2R, T)
+        d1, d2 = (torch.einsum("fr,brt->bft", self.ripple_spread, d.float()) for d in depth.chunk(2, dim=1))
+        f0 = f0[..., :T].float().to(feats.device)
+        voiced = (f0 > 0).float()[:, None, :]
+        phase = 2 * math.pi * self.bin_hz[None, :, None] / f0.clamp(min=1.0)[:, None, :]
+        ripple = (d1 * torch.cos(phase) + d2 * torch.cos(2 * phase)) * voiced
+        if T < feats.shape[-1]:
+            ripple = F.pad(ripple, (0, feats.shape[-1] - T))
+        return ripple
+
+    def log_magnitude(self, mel: torch.Tensor, f0: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, n_mels, T)`` log-mel [+ its F0 ``(B, T)`` Hz, for a model with ``f0_ripple``]
+        -> ``(B, F, T)`` natural-log STFT magnitude."""
         mel = mel.float()
-        out = self.prior_log_magnitude(mel) + self.mag_head(self.features(mel))
+        feats = self.features(mel)
+        out = self.prior_log_magnitude(mel) + self.mag_head(feats)
+        if f0 is not None and getattr(self, "ripple_head", None) is not None:
+            out = out + self.harmonic_ripple(feats, f0)
         return torch.clamp(out, min=math.log(LOG_EPS), max=MAX_LOG_MAG)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
@@ -700,7 +740,7 @@ class MagnitudeVocoder(_MelVocoder):
             raise ConfigError("the 'mag' vocoder has no waveform output to train a GAN stage on")
         mel = input_mel(batch, self.audio)
         target = self.stft(batch["wav"]).abs()[..., : mel.shape[-1]]
-        pred_log = self.log_magnitude(mel)[..., : target.shape[-1]]
+        pred_log = self.log_magnitude(mel, batch.get("f0"))[..., : target.shape[-1]]
         logmag = F.l1_loss(pred_log, torch.log(target.clamp(min=LOG_EPS)))
         pred = torch.exp(pred_log)
         sc = torch.linalg.norm(target - pred) / torch.linalg.norm(target).clamp(min=1e-8)

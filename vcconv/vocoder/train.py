@@ -219,6 +219,22 @@ def converted_mel_source(tc: TrainConfig, audio: AudioConfig) -> Callable[[np.nd
 # ---------------------------------------------------------------------- loop
 
 
+def load_initial_weights(model: torch.nn.Module, weights: dict, where: str | Path) -> list[str]:
+    """Load ``weights`` (a same-architecture vocoder's state dict, stats included) into ``model``.
+    Layers the source lacks (e.g. a ``f0_ripple`` head added with ``--set``) keep their own
+    initialisation; a tensor the model does not have, or of another shape, is a one-line error.
+    Returns the names left at their initialisation."""
+    own = model.state_dict()
+    foreign = [k for k in weights if k not in own or own[k].shape != weights[k].shape]
+    if foreign:
+        raise DataError(f"{where}: its weights do not fit this vocoder config ({foreign[0]})")
+    missing = [k for k in own if k not in weights]
+    model.load_state_dict({**own, **weights})
+    if missing:
+        log.info("new layers start from their initialisation: %s", ", ".join(missing))
+    return missing
+
+
 def _lr_factor(step: int, progress: float) -> float:
     warm = min(1.0, (step + 1) / WARMUP_STEPS)
     cos = 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, progress))))
@@ -278,7 +294,7 @@ def train_vocoder(
     arch = arch_of(cfg.model_kind)
     model = build_vocoder(arch, cfg.model, cfg.audio).to(dev)
     cfg.model = asdict(model.cfg)  # store every architecture field, not only the overridden ones
-    with_f0 = arch == "hnf"
+    with_f0 = arch == "hnf" or bool(getattr(model.cfg, "f0_ripple", 0))
     sampler = WaveSegmentSampler(read_manifest(manifest, "train"), cfg.audio, tc.segment_frames,
                                  with_f0=with_f0, seed=tc.seed, model_mel=converted_mel_source(tc, cfg.audio),
                                  model_mel_prob=tc.vocoder_input_prob)
@@ -307,7 +323,7 @@ def train_vocoder(
         log.info("resumed from step %d (%.0f s trained)", step, train_s)
     else:
         if source is not None:
-            model.load_state_dict(source.state_dict())  # same architecture: every tensor, stats included
+            load_initial_weights(model, source.state_dict(), init_from)
             log.info("fine-tuning from %s", init_from)
         else:
             mean, std = estimate_mel_stats(sampler, cfg.audio)
