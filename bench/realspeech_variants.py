@@ -103,7 +103,7 @@ PF_ENV = float(os.environ.get('PF_ENV', '0'))
 PF_IT = int(os.environ.get('PF_IT', '0'))
 PF_POW = float(os.environ.get('PF_POW', '0'))
 _orig_pf = HNFVocoder.apply_postfilter
-def apply_postfilter(self, wav, mel=None, envelope_only=False):
+def apply_postfilter(self, wav, mel=None, envelope_only=False, f0=None):
     """The library's post-filter with the given-F0 settings of PF_* (on a copy of the config)."""
     if envelope_only and (PF_ENV or PF_IT or PF_POW) and not self.training:
         import copy
@@ -112,7 +112,7 @@ def apply_postfilter(self, wav, mel=None, envelope_only=False):
         self.cfg.envelope_lifter = int(os.environ.get('PF_LIFT', '24'))
         self.cfg.postfilter_iters_given_f0 = PF_IT
         self.cfg.postfilter_given_f0 = PF_POW or self.cfg.postfilter_given_f0
-    return _orig_pf(self, wav, mel, envelope_only)
+    return _orig_pf(self, wav, mel, envelope_only, f0)
 HNFVocoder.apply_postfilter = apply_postfilter
 F0M = os.environ.get('F0_MODE', '')
 _orig_transfer = _conv.Converter.transfer_f0
@@ -164,6 +164,14 @@ def _convert_world(self, source, references, speaker):
     return _conv.ConversionResult(out, self.audio.sample_rate, {})
 if RENDER:
     _conv.Converter._convert = _convert_world
+def _finish(self, converted, mel, references, target_f0):
+    """The shipped stages after the model: spectrum matching, F0 transfer, vocoder, loudness."""
+    from vcconv.audio import normalize_loudness
+    if self.spectrum_match > 0:
+        converted = self.match_spectrum(converted, self.reference_spectrum(references))
+    f0 = None if target_f0 is None else self.transfer_f0(mel, target_f0)
+    out = normalize_loudness(self.vocode(converted, f0), self.audio.target_dbfs)
+    return _conv.ConversionResult(out, self.audio.sample_rate, {})
 DIFF = os.environ.get('DIFF', '')
 DIFF_SCALE = float(os.environ.get('DIFF_SCALE', '1'))
 def _convert_diff(self, source, references, speaker):
@@ -177,11 +185,7 @@ def _convert_diff(self, source, references, speaker):
     speaker = self.apply_strength(speaker, wav)
     delta = self.convert_mel(mel, speaker, features) - self.convert_mel(mel, s_self, features)
     converted = mel + (1.0 - self.source_mix) * DIFF_SCALE * delta
-    if self.spectrum_match > 0:
-        converted = self.match_spectrum(converted, self.reference_spectrum(references))
-    f0 = None if target_f0 is None else self.transfer_f0(mel, target_f0)
-    out = normalize_loudness(self.vocode(converted, f0), self.audio.target_dbfs)
-    return _conv.ConversionResult(out, self.audio.sample_rate, {})
+    return _finish(self, converted, mel, references, target_f0)
 if DIFF:
     _conv.Converter._convert = _convert_diff
 KNN = int(os.environ.get('KNN', '0'))
@@ -219,11 +223,7 @@ def _convert_knn(self, source, references, speaker):
     sim = _knn_features(self, wav, mel).T @ ref_feats  # (T, N)
     idx = sim.topk(min(KNN, sim.shape[1]), dim=1).indices  # (T, k)
     converted = self.mix_source(ref_mels[:, idx].mean(dim=-1), mel)
-    if self.spectrum_match > 0:
-        converted = self.match_spectrum(converted, self.reference_spectrum(references))
-    f0 = None if target_f0 is None else self.transfer_f0(mel, target_f0)
-    out = normalize_loudness(self.vocode(converted, f0), self.audio.target_dbfs)
-    return _conv.ConversionResult(out, self.audio.sample_rate, {})
+    return _finish(self, converted, mel, references, target_f0)
 if KNN:
     _conv.Converter._convert = _convert_knn
 sys.argv = ['realspeech_check.py'] + sys.argv[1:]
