@@ -685,14 +685,6 @@ class MagnitudeVocoder(_MelVocoder):
             self.ripple_head = nn.Conv1d(cfg.dim, 2 * cfg.f0_ripple, 1)
             nn.init.zeros_(self.ripple_head.weight)  # starts without ripple
             nn.init.zeros_(self.ripple_head.bias)
-            bands = torch.linspace(0, cfg.f0_ripple - 1, self.n_freq)
-            lower = bands.floor().long().clamp(max=cfg.f0_ripple - 2) if cfg.f0_ripple > 1 else bands.long()
-            spread = torch.zeros(self.n_freq, cfg.f0_ripple)
-            frac = bands - lower
-            spread[torch.arange(self.n_freq), lower] = 1 - frac
-            if cfg.f0_ripple > 1:
-                spread[torch.arange(self.n_freq), lower + 1] = frac
-            self.register_buffer("ripple_spread", spread, persistent=False)  # (F, R): band depth -> bins
             freqs = torch.arange(self.n_freq, dtype=torch.float32) * audio.sample_rate / audio.n_fft
             self.register_buffer("bin_hz", freqs, persistent=False)
 
@@ -703,7 +695,7 @@ class MagnitudeVocoder(_MelVocoder):
         -> ``(B, F, T)``."""
         T = min(feats.shape[-1], f0.shape[-1])
         depth = self.ripple_head(feats[..., :T])  # (B, 2R, T)
-        d1, d2 = (torch.einsum("fr,brt->bft", self.ripple_spread, d.float()) for d in depth.chunk(2, dim=1))
+        d1, d2 = (self._bands_to_bins(d.float()) for d in depth.chunk(2, dim=1))
         f0 = f0[..., :T].float().to(feats.device)
         voiced = (f0 > 0).float()[:, None, :]
         phase = 2 * math.pi * self.bin_hz[None, :, None] / f0.clamp(min=1.0)[:, None, :]
@@ -711,6 +703,12 @@ class MagnitudeVocoder(_MelVocoder):
         if T < feats.shape[-1]:
             ripple = F.pad(ripple, (0, feats.shape[-1] - T))
         return ripple
+
+    def _bands_to_bins(self, bands: torch.Tensor) -> torch.Tensor:
+        """``(B, R, T)`` per-band values -> ``(B, F, T)``, linearly interpolated over the bins
+        (band 0 at DC, band R - 1 at Nyquist)."""
+        spread = F.interpolate(bands.transpose(1, 2), size=self.n_freq, mode="linear", align_corners=True)
+        return spread.transpose(1, 2)
 
     def log_magnitude(self, mel: torch.Tensor, f0: torch.Tensor | None = None) -> torch.Tensor:
         """``(B, n_mels, T)`` log-mel [+ its F0 ``(B, T)`` Hz, for a model with ``f0_ripple``]
