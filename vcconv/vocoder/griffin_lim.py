@@ -88,7 +88,10 @@ def refine_phase(spec: torch.Tensor, magnitude: torch.Tensor, cfg: AudioConfig, 
     Args:
         spec: ``(B, F, T)`` complex, the starting point (its phase is what is used).
         magnitude: ``(B, F, T)`` real, the magnitude every iterate is projected onto.
-        momentum: 0 = classic Griffin-Lim; 0.99 = fast Griffin-Lim (Perraudin et al. 2013).
+        momentum: alpha of fast Griffin-Lim (Perraudin et al. 2013): each consistent iterate
+            ``c_n`` is pushed to ``c_n + alpha (c_n - c_{n-1})`` before the magnitude projection;
+            0 = classic Griffin-Lim, 0.99 = the paper's (and ``torchaudio.functional.griffinlim``'s)
+            choice.  (Until 2026-12-07 this step used ``alpha / (1 + alpha)``, i.e. 0.4975.)
         length: samples of the signal the STFT frames (default ``(T - 1) * hop``).
     Returns:
         ``(B, F, T)`` complex with magnitude ``magnitude`` (``spec`` itself when ``n_iter`` is 0).
@@ -101,9 +104,9 @@ def refine_phase(spec: torch.Tensor, magnitude: torch.Tensor, cfg: AudioConfig, 
         wav = istft(spec, cfg, window, length)
         rebuilt = torch.stft(wav, cfg.n_fft, cfg.hop_length, cfg.win_length, window, center=True,
                              pad_mode="reflect", return_complex=True)
-        if momentum > 0:  # rebuilt + m / (1 + m) * (rebuilt - prev), as a lerp on the real views (faster)
+        if momentum > 0:  # rebuilt + m * (rebuilt - prev), as a lerp on the real views (faster)
             accel = torch.view_as_complex(torch.lerp(torch.view_as_real(prev), torch.view_as_real(rebuilt),
-                                                     1 + momentum / (1 + momentum)))
+                                                     1 + momentum))
         else:
             accel = rebuilt
         prev = rebuilt
