@@ -10,6 +10,9 @@ copy synthesis (trimmed, loudness-normalised original -> log-mel -> vocoder):
   phase or magnitude holds the score down.
 * ``f0``: the hnf vocoder driven by its own F0 head, by WORLD DIO or by Harvest F0 of
   the original (with the head's or the reference's voicing).
+* ``phase``: the post-filter's phase iterations from other start phases: the original's (all of
+  it, voiced / unvoiced frames, below / above 1.5 kHz, voiced below 1.5 kHz), plus the minimum phase
+  of the target's cepstral envelope, and other Griffin-Lim momenta (``--iters`` iterations each).
 * ``postfilter``: the inference post-filter (``postfilter`` = sharpening exponent p,
   ``prior_blend`` = w, see :class:`vcconv.vocoder.neural.HNFConfig`) over a grid.
   Choose it on the ``valid`` split (speakers seen in training, other utterances) and
@@ -99,6 +102,41 @@ def f0_rows(voc, wav: np.ndarray, mel: torch.Tensor, audio: AudioConfig) -> dict
     return rows
 
 
+def phase_rows(voc, wav: np.ndarray, mel: torch.Tensor, audio: AudioConfig, iters: int = 8) -> dict[str, torch.Tensor]:
+    """The post-filter (own F0, prior blend) rebuilt by hand so that its start phase can be swapped."""
+    from vcconv.vocoder.griffin_lim import refine_phase
+    from vcconv.vocoder.neural import cepstral_envelope, minimum_phase
+
+    out, f0 = voc.synthesize(mel[None])
+    n = out.shape[-1]
+    spec = voc.stft(out)
+    power = spec.real.square() + spec.imag.square()
+    log_mag = torch.lerp(0.5 * torch.log(power.clamp(min=1e-14)),
+                         voc.postfilter_prior(mel[None].float(), f0)[..., : spec.shape[-1]], voc.cfg.prior_blend)
+    target = torch.exp(voc.cfg.postfilter * log_mag)
+    unit = lambda s: s * torch.rsqrt((s.real.square() + s.imag.square()).clamp(min=1e-24))  # noqa: E731
+    orig = unit(voc.stft(torch.from_numpy(wav).float()[None])[..., : spec.shape[-1]])
+    voiced = (f0[:, None, : spec.shape[-1]] > 0).expand_as(target)
+    low = (torch.linspace(0, audio.sample_rate / 2, spec.shape[1])[None, :, None] < 1500).expand_as(target)
+    rms = out.pow(2).mean().sqrt()
+
+    def render(start: torch.Tensor, momentum: float = 0.99) -> torch.Tensor:
+        y = voc.istft(refine_phase(target * start, target, audio, iters, momentum, length=n), length=n)
+        return y * (rms / y.pow(2).mean().sqrt().clamp(min=1e-9))
+
+    own = unit(spec)
+    rows = {"network's phase (shipped)": render(own)[0]}
+    for label, where in (("everywhere", torch.ones_like(voiced)), ("voiced frames", voiced), ("unvoiced frames", ~voiced),
+                         ("below 1.5 kHz", low), ("above 1.5 kHz", ~low), ("voiced, below 1.5 kHz", voiced & low)):
+        rows[f"original phase, {label}"] = render(torch.where(where, orig, own))[0]
+    for lifter in (20, 30):
+        mp = unit(minimum_phase(cepstral_envelope(torch.log(target), lifter), audio.n_fft))
+        rows[f"+ minimum phase, lifter {lifter}"] = render(own * mp)[0]
+    for momentum in (0.4975, 0.8):
+        rows[f"momentum {momentum:g}"] = render(own, momentum)[0]
+    return rows
+
+
 def postfilter_rows(voc, wav: np.ndarray, mel: torch.Tensor, audio: AudioConfig,
                     grid: list[tuple[float, float]] = GRID) -> dict[str, torch.Tensor]:
     rows = {}
@@ -114,7 +152,7 @@ def postfilter_rows(voc, wav: np.ndarray, mel: torch.Tensor, audio: AudioConfig,
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["oracle", "f0", "postfilter"])
+    ap.add_argument("what", choices=["oracle", "f0", "phase", "postfilter"])
     ap.add_argument("--vocoder", default=None, help="vocoder file or run dir (default: the shipped one)")
     ap.add_argument("--manifest", type=Path, default=ROOT / "data" / "manifest.tsv")
     ap.add_argument("--split", default="valid")
@@ -125,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--grid", default=None, metavar="P,W;P,W",
                     help="postfilter: the (sharpening, prior blend) pairs to try (default: the built-in grid)")
     ap.add_argument("--iters", type=int, default=None,
-                    help="postfilter: phase iterations (default: the vocoder file's postfilter_iters)")
+                    help="postfilter / phase: phase iterations (default: the vocoder file's postfilter_iters / 8)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -145,6 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
         voc.cfg.postfilter_iters = args.iters
     grid = GRID if not args.grid else [tuple(float(x) for x in pair.split(",")) for pair in args.grid.split(";")]
     make = {"oracle": oracle_rows, "f0": f0_rows,
+            "phase": lambda *a: phase_rows(*a, iters=args.iters if args.iters is not None else 8),
             "postfilter": lambda *a: postfilter_rows(*a, grid=grid)}[args.what]
     results: dict[str, list[tuple[float, float]]] = {}
     for row in rows:
