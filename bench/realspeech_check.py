@@ -76,6 +76,8 @@ def main() -> None:
     ap.add_argument("--strength", type=float, default=None, help="default: each model's own")
     ap.add_argument("--spectrum-match", type=float, default=None, help="default: each model's own")
     ap.add_argument("--source-mix", type=float, default=None, help="default: each model's own")
+    ap.add_argument("--source-mix-high", type=float, default=None,
+                    help="a two-band source mix: --source-mix below the model's split frequency, this above")
     ap.add_argument("--spectrum-spread", type=float, default=None, help="default: each model's own")
     ap.add_argument("--vocoder", default=None, help="vocoder of the models' conversions (default: each model's default)")
     ap.add_argument("--f0", default=None, choices=["auto", "transfer", "predict"],
@@ -102,7 +104,7 @@ def main() -> None:
     for name, path in models.items():
         systems[name] = convert_system(pairs, out, name, model=path, workers=args.workers, strength=args.strength,
                                        spectrum_match=args.spectrum_match, source_mix=args.source_mix,
-                                       spectrum_spread=args.spectrum_spread,
+                                       spectrum_spread=args.spectrum_spread, source_mix_high=args.source_mix_high,
                                        vocoder=args.vocoder, f0=args.f0)
     if args.models_only:
         args.no_untrained = True

@@ -22,6 +22,8 @@ Same arguments as realspeech_check.py; the patch is chosen by environment variab
                     (frontend = the content front end's features, content = the model's content code),
                     each utterance's mean feature removed first when KNN_CENTER=1; the model's decoder
                     is not used; source mix, spectrum matching and F0 as usual
+    BANDMIX=lo,hi,hz  the source mix per mel band: the source's share is lo below hz and hi above
+                    (a logistic step two bands wide), instead of one --source-mix for every band
 
     F0_MODE=same python bench/realspeech_variants.py --split valid --models-only \
         --model B=pretrained/adain-whisper.safetensors --source-mix 1 --spectrum-match 0 \
@@ -226,5 +228,17 @@ def _convert_knn(self, source, references, speaker):
     return _finish(self, converted, mel, references, target_f0)
 if KNN:
     _conv.Converter._convert = _convert_knn
+BANDMIX = os.environ.get('BANDMIX', '')
+def _mix_bands(self, converted, source_mel):
+    import librosa
+    lo, hi, hz = (float(x) for x in BANDMIX.split(','))
+    a = self.audio
+    centres = librosa.mel_frequencies(n_mels=a.n_mels + 2, fmin=a.f_min, fmax=a.f_max)[1:-1]  # band centres, Hz
+    cut = float(torch.tensor(centres).sub(hz).abs().argmin())  # the band nearest hz
+    step = torch.sigmoid(torch.arange(a.n_mels, dtype=converted.dtype, device=converted.device) - cut)[:, None]
+    share = lo + (hi - lo) * step  # (n_mels, 1): lo below hz, hi above
+    return (1.0 - share) * converted + share * source_mel
+if BANDMIX:
+    _conv.Converter.mix_source = _mix_bands
 sys.argv = ['realspeech_check.py'] + sys.argv[1:]
 runpy.run_path(os.path.join(BENCH, 'realspeech_check.py'), run_name='__main__')

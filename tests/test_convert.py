@@ -270,6 +270,52 @@ def test_source_mix_blends_the_source_mel_back_before_matching():
         Converter(vocoder="griffinlim:2", device="cpu", source_mix=-0.1)
 
 
+def test_two_band_source_mix_is_stored_resolved_and_applied_per_band(tmp_path):
+    import inspect
+
+    import torch
+
+    from vcconv.audio import mel_band_centres
+    from vcconv.cli import main
+    from vcconv.cli.batch import batch_cmd
+    from vcconv.cli.convert import convert_cmd
+    from vcconv.convert import Converter
+    from vcconv.errors import ModelError
+
+    conv = Converter(vocoder="griffinlim:2", device="cpu", source_mix=0.8, source_mix_high=0.2, threads=1)
+    share = conv.source_shares()
+    centres = mel_band_centres(conv.audio)
+    assert share.shape == (conv.audio.n_mels,) and torch.all(share[1:] <= share[:-1] + 1e-7)  # falls with frequency
+    assert torch.allclose(share[centres < 1000], torch.tensor(0.8), atol=1e-3)
+    assert torch.allclose(share[centres > 2200], torch.tensor(0.2), atol=1e-3)
+    model_mel, source_mel = torch.zeros(conv.audio.n_mels, 7), torch.ones(conv.audio.n_mels, 7)
+    mixed = conv.mix_source(model_mel, source_mel)
+    assert torch.allclose(mixed, share[:, None].expand(-1, 7))
+    # a --source-mix given alone is one share for every band, even over a stored two-band mix
+    mine = tmp_path / "mine.safetensors"
+    main(["export", str(ROOT / "pretrained" / "adain-base.safetensors"), "-o", str(mine),
+          "--source-mix", "0.7", "--source-mix-high", "0.3", "--source-mix-split-hz", "2000"])
+    stored = Converter(mine, vocoder="griffinlim:2", device="cpu")
+    assert (stored.source_mix, stored.source_mix_high, stored.source_mix_split_hz) == (0.7, 0.3, 2000.0)
+    uniform = Converter(mine, vocoder="griffinlim:2", device="cpu", source_mix=0.5)
+    assert uniform.source_mix_high is None
+    assert torch.allclose(uniform.mix_source(model_mel, source_mel), torch.full_like(model_mel, 0.5))
+    with pytest.raises(ModelError, match="source-mix-high"):
+        Converter(vocoder="griffinlim:2", device="cpu", source_mix_high=1.5)
+    from vcconv.checkpoint import export_model
+
+    with pytest.raises(ModelError, match="source-mix-split-hz"):
+        export_model(mine, tmp_path / "bad.safetensors", source_mix_split_hz=9000)
+    assert not (tmp_path / "bad.safetensors").exists()
+    for cmd in (batch_cmd, convert_cmd):
+        assert inspect.signature(cmd).parameters["source_mix_high"].default.default is None
+    pytest.importorskip("pyworld")
+    from vcconv.convert import make_converter
+
+    with pytest.raises(ModelError, match="source-mix-high"):
+        make_converter("world", source_mix_high=0.5)
+
+
 def test_self_conversion_mel_is_the_models_own_voice_render_frame_aligned():
     import torch
 

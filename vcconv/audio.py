@@ -579,6 +579,13 @@ def mel_filterbank(cfg: AudioConfig, device: torch.device | str = "cpu") -> torc
     return _MEL_CACHE[key]
 
 
+def mel_band_centres(cfg: AudioConfig) -> np.ndarray:
+    """Centre frequency in Hz of each band of :func:`mel_filterbank`: ``(n_mels,)``."""
+    import librosa
+
+    return librosa.mel_frequencies(n_mels=cfg.n_mels + 2, fmin=cfg.f_min, fmax=cfg.f_max)[1:-1]
+
+
 def stft_magnitude(wav: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
     """Magnitude STFT. ``(N,)`` or ``(B, N)`` -> ``(F, T)`` or ``(B, F, T)``, F = n_fft // 2 + 1."""
     window = torch.hann_window(cfg.win_length, device=wav.device, dtype=torch.float32)

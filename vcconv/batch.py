@@ -494,10 +494,11 @@ def run_jobs(
     spectrum_match: float | None = None,
     source_mix: float | None = None,
     spectrum_spread: float | None = None,
+    source_mix_high: float | None = None,
 ) -> BatchSummary:
     """Run ``jobs`` (see the module docstring).  ``threads=0``: ``max(1, idle cores // workers)``
     (:func:`vcconv.system.cpu_threads`, measured once at the start).
-    ``strength``, ``pitch_shift``, ``f0``, ``spectrum_match``, ``spectrum_spread`` and ``source_mix`` are :class:`~vcconv.convert.Converter`
+    ``strength``, ``pitch_shift``, ``f0``, ``spectrum_match``, ``spectrum_spread``, ``source_mix`` and ``source_mix_high`` are :class:`~vcconv.convert.Converter`
     options (``None``: the model's own).
 
     ``progress(done, total)`` is called as jobs finish (skipped ones count as done).
@@ -511,7 +512,7 @@ def run_jobs(
     options = {"strength": strength, "pitch_shift": pitch_shift,  # strength None: the model's own
                "f0": f0 or DEFAULT_F0}
     options.update(given_options(spectrum_match=spectrum_match, source_mix=source_mix,
-                                 spectrum_spread=spectrum_spread))
+                                 spectrum_spread=spectrum_spread, source_mix_high=source_mix_high))
     if not is_builtin_model(model):  # "world" has no file
         model = resolve_model_path(model).resolve()  # a missing model fails here, before any worker starts
     workers = max(1, int(workers))
@@ -649,6 +650,7 @@ def convert_dir(
     spectrum_match: float | None = None,
     source_mix: float | None = None,
     spectrum_spread: float | None = None,
+    source_mix_high: float | None = None,
 ) -> BatchSummary:
     """Convert every audio file under ``in_dir`` to the voice of ``references``.
 
@@ -663,7 +665,8 @@ def convert_dir(
     return run_jobs(jobs, model=model, vocoder=vocoder, device=device, force=force, workers=workers,
                     threads=threads, progress=progress, failures_file=Path(out_dir) / FAILURES_FILE,
                     clean_folders=[out_dir], strength=strength, pitch_shift=pitch_shift, f0=f0,
-                    spectrum_match=spectrum_match, source_mix=source_mix, spectrum_spread=spectrum_spread)
+                    spectrum_match=spectrum_match, source_mix=source_mix, spectrum_spread=spectrum_spread,
+                    source_mix_high=source_mix_high)
 
 
 def convert_pairs(
@@ -684,6 +687,7 @@ def convert_pairs(
     spectrum_match: float | None = None,
     source_mix: float | None = None,
     spectrum_spread: float | None = None,
+    source_mix_high: float | None = None,
 ) -> BatchSummary:
     """Convert the rows of a ``source,target,output`` CSV (see :func:`read_pairs`).
 
@@ -699,7 +703,8 @@ def convert_pairs(
     summary = run_jobs(jobs, model=model, vocoder=vocoder, device=device, force=force, workers=workers,
                        threads=threads, progress=progress, failures_file=None,
                        strength=strength, pitch_shift=pitch_shift, f0=f0,
-                    spectrum_match=spectrum_match, source_mix=source_mix, spectrum_spread=spectrum_spread)
+                    spectrum_match=spectrum_match, source_mix=source_mix, spectrum_spread=spectrum_spread,
+                    source_mix_high=source_mix_high)
     summary.stale_parts_removed = removed
     summary.total += len(refused)
     summary.failed += len(refused)

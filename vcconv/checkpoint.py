@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vcconv.config import RunConfig, check_fraction, check_strength
+from vcconv.config import RunConfig, check_fraction, check_split_hz, check_strength
 from vcconv.errors import ModelError, VcconvError
 
 
@@ -313,10 +313,12 @@ def load_model_file(path: str | Path, device: str | torch.device | None = None) 
 
 def export_model(source: str | Path, output: str | Path, *, fp16: bool = True, strength: float | None = None,
                  spectrum_match: float | None = None, source_mix: float | None = None,
-                 spectrum_spread: float | None = None) -> dict:
+                 spectrum_spread: float | None = None, source_mix_high: float | None = None,
+                 source_mix_split_hz: float | None = None) -> dict:
     """Write released weights for ``source`` (run dir or safetensors) and check what fp16 costs.
-    ``strength`` / ``spectrum_match`` / ``spectrum_spread`` / ``source_mix``: conversion defaults stored with the model
-    (``None``: keep the source's).
+    ``strength`` / ``spectrum_match`` / ``spectrum_spread`` / ``source_mix`` / ``source_mix_high`` /
+    ``source_mix_split_hz``: conversion defaults stored with the model (``None``: keep the source's;
+    a ``source_mix`` given without ``source_mix_high`` drops a stored high-band share).
 
     Returns ``{"bytes", "params", "max_diff"}``: ``max_diff`` is the largest absolute difference
     of the converted log-mel between the exported and the original weights on a fixed test input.
@@ -328,6 +330,12 @@ def export_model(source: str | Path, output: str | Path, *, fp16: bool = True, s
         cfg.convert["spectrum_match"] = check_fraction(spectrum_match, "--spectrum-match")
     if source_mix is not None:
         cfg.convert["source_mix"] = check_fraction(source_mix, "--source-mix")
+        if source_mix_high is None:
+            cfg.convert.pop("source_mix_high", None)
+    if source_mix_high is not None:
+        cfg.convert["source_mix_high"] = check_fraction(source_mix_high, "--source-mix-high")
+    if source_mix_split_hz is not None:
+        cfg.convert["source_mix_split_hz"] = check_split_hz(source_mix_split_hz, cfg.audio)
     if spectrum_spread is not None:
         cfg.convert["spectrum_spread"] = check_fraction(spectrum_spread, "--spectrum-spread")
     out = save_safetensors(model, cfg, output, fp16=fp16)

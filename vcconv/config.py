@@ -95,7 +95,8 @@ class AugmentConfig:
     reference: bool = True  # augment the speaker reference
 
 
-CONVERT_KEYS = {"strength", "spectrum_match", "spectrum_spread", "source_mix"}
+CONVERT_KEYS = {"strength", "spectrum_match", "spectrum_spread", "source_mix", "source_mix_high", "source_mix_split_hz"}
+DEFAULT_MIX_SPLIT_HZ = 1500.0  # where a two-band source mix switches from source_mix to source_mix_high
 
 
 def check_strength(strength: float) -> float:
@@ -105,6 +106,15 @@ def check_strength(strength: float) -> float:
     if not 0.0 <= strength <= 4.0:
         raise ModelError(f"--strength must be between 0 and 4 (got {strength})")
     return float(strength)
+
+
+def check_split_hz(hz: float, audio: "AudioConfig", option: str = "--source-mix-split-hz") -> float:
+    """A two-band source mix's split frequency in Hz, inside the mel range of ``audio``, or a one-line error."""
+    from vcconv.errors import ModelError
+
+    if not audio.f_min < hz < (audio.f_max or audio.sample_rate / 2):
+        raise ModelError(f"{option} must lie inside the mel range {audio.f_min:g}-{audio.f_max or audio.sample_rate / 2:g} Hz (got {hz:g})")
+    return float(hz)
 
 
 def check_fraction(amount: float, option: str) -> float:

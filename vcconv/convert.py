@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vcconv.audio import AudioConfig, load_audio, log_mel, normalize_loudness, preprocess, save_audio
+from vcconv.audio import AudioConfig, load_audio, log_mel, mel_band_centres, normalize_loudness, preprocess, save_audio
 from vcconv.checkpoint import default_device, load_model_file
-from vcconv.config import check_fraction, check_strength
+from vcconv.config import DEFAULT_MIX_SPLIT_HZ, check_fraction, check_split_hz, check_strength
 from vcconv.errors import ModelError
 from vcconv.models.frontends import load_frontend
 from vcconv.system import cpu_threads, torch_threads
@@ -93,7 +93,8 @@ class Converter:
     def __init__(self, model: str | Path | None = None, vocoder: str | None = None, device: str | None = None,
                  pitch_shift: float = 0.0, strength: float | None = None, f0: str = DEFAULT_F0,
                  threads: int | None = None, spectrum_match: float | None = None,
-                 source_mix: float | None = None, spectrum_spread: float | None = None):
+                 source_mix: float | None = None, spectrum_spread: float | None = None,
+                 source_mix_high: float | None = None):
         """``strength``: 1 uses the target's speaker vector; above 1 it is pushed further
         away from the source's own vector, ``s = s_src + strength * (s_tgt - s_src)``
         (more target-like, at some cost in clarity); 0 keeps the source voice. ``None``: the
@@ -118,6 +119,11 @@ class Converter:
         output, before spectrum matching (0 = the model's output only; more keeps more of the
         source's words and less of the target's voice).  ``None``: the model's own, else 0.
 
+        ``source_mix_high`` (0-1): a two-band mix: ``source_mix`` is then the source's share in
+        the mel bands below the model's ``source_mix_split_hz`` (default 1500 Hz) and this one
+        above it (:meth:`mix_source`).  ``None``: the model's own when ``source_mix`` is not
+        given either; a ``source_mix`` given alone is one share for every band.
+
         ``threads`` (CPU): torch threads for :meth:`convert`; ``None`` or 0 chooses them at each
         call from the cores other processes leave idle (:func:`vcconv.system.cpu_threads`)."""
         self.device = default_device(device)
@@ -139,6 +145,10 @@ class Converter:
                                              else spectrum_match, "--spectrum-match")
         self.source_mix = check_fraction(own.get("source_mix", 0.0) if source_mix is None else source_mix,
                                          "--source-mix")
+        if source_mix_high is None and source_mix is None:
+            source_mix_high = own.get("source_mix_high")
+        self.source_mix_high = None if source_mix_high is None else check_fraction(source_mix_high, "--source-mix-high")
+        self.source_mix_split_hz = float(own.get("source_mix_split_hz", DEFAULT_MIX_SPLIT_HZ))
         self.spectrum_spread = check_fraction(own.get("spectrum_spread", 1.0) if spectrum_spread is None
                                               else spectrum_spread, "--spectrum-spread")
         self._ref_spectrum: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -218,10 +228,25 @@ class Converter:
         return mel + self.spectrum_match * (matched - mel)
 
     def mix_source(self, converted: torch.Tensor, source_mel: torch.Tensor) -> torch.Tensor:
-        """``(1 - source_mix) * converted + source_mix * source_mel``, both ``(n_mels, T)``."""
-        if self.source_mix <= 0:
-            return converted
-        return (1.0 - self.source_mix) * converted + self.source_mix * source_mel
+        """``(1 - share) * converted + share * source_mel``, both ``(n_mels, T)``: the share is
+        ``source_mix`` in every band, or with ``source_mix_high`` set, :meth:`source_shares`."""
+        if self.source_mix_high is None or self.source_mix_high == self.source_mix:
+            if self.source_mix <= 0:
+                return converted
+            return (1.0 - self.source_mix) * converted + self.source_mix * source_mel
+        share = self.source_shares().to(converted)[:, None]
+        return (1.0 - share) * converted + share * source_mel
+
+    def source_shares(self) -> torch.Tensor:
+        """The source's share per mel band ``(n_mels,)``: ``source_mix`` below
+        ``source_mix_split_hz``, ``source_mix_high`` above, a logistic step one band wide
+        centred on the band nearest the split."""
+        centres = torch.from_numpy(mel_band_centres(self.audio)).float()
+        split = check_split_hz(self.source_mix_split_hz, self.audio)
+        nearest = float((centres - split).abs().argmin())
+        step = torch.sigmoid(torch.arange(len(centres), dtype=torch.float32) - nearest)
+        high = self.source_mix if self.source_mix_high is None else self.source_mix_high
+        return self.source_mix + (high - self.source_mix) * step
 
     @torch.no_grad()
     def self_conversion_mel(self, wav: np.ndarray) -> torch.Tensor:
@@ -418,7 +443,7 @@ def convert(source: str | Path, references: list[str | Path] | str | Path, outpu
             overwrite: bool = True, pitch_shift: float = 0.0, strength: float | None = None,
             f0: str = DEFAULT_F0, threads: int | None = None,
             spectrum_match: float | None = None, source_mix: float | None = None,
-            spectrum_spread: float | None = None) -> ConversionResult:
+            spectrum_spread: float | None = None, source_mix_high: float | None = None) -> ConversionResult:
     """Convert one file and write ``output`` (16-bit WAV at the model's rate, atomically).
     ``threads=None``: chosen from the idle cores (see :class:`Converter`)."""
     if isinstance(references, (str, Path)):
@@ -430,7 +455,7 @@ def convert(source: str | Path, references: list[str | Path] | str | Path, outpu
         raise ModelError(f"{output}: refusing to write over an input file")
     options = {"pitch_shift": pitch_shift, "strength": strength, "f0": f0, "threads": threads}
     options.update(given_options(spectrum_match=spectrum_match, source_mix=source_mix,
-                                 spectrum_spread=spectrum_spread))
+                                 spectrum_spread=spectrum_spread, source_mix_high=source_mix_high))
     conv = make_converter(model, vocoder, device, **options)
     result = conv.convert(source, references)
     save_audio(output, result.wav, result.sample_rate, overwrite=overwrite)

@@ -41,6 +41,8 @@ def batch_cmd(
                                                    "see 'vcconv convert --help')."),
     source_mix: Optional[float] = typer.Option(None, "--source-mix", help="0-1 (default: the model's own; "
                                                "see 'vcconv convert --help')."),
+    source_mix_high: Optional[float] = typer.Option(None, "--source-mix-high", help="0-1 (default: the model's own; "
+                                                    "see 'vcconv convert --help')."),
     spectrum_spread: Optional[float] = typer.Option(None, "--spectrum-spread", help="0-1 (default: the model's own; "
                                                     "see 'vcconv convert --help')."),
 ) -> None:
@@ -65,7 +67,7 @@ def batch_cmd(
                                        force=force, workers=workers, threads=threads, progress=cb,
                                        strength=strength, pitch_shift=pitch_shift, f0=f0,
                                        spectrum_match=spectrum_match, source_mix=source_mix,
-                                       spectrum_spread=spectrum_spread)
+                                       spectrum_spread=spectrum_spread, source_mix_high=source_mix_high)
         what = str(pairs)
     else:
         if in_dir is None:
@@ -80,7 +82,7 @@ def batch_cmd(
                                      force=force, workers=workers, threads=threads, progress=cb,
                                      strength=strength, pitch_shift=pitch_shift, f0=f0,
                                        spectrum_match=spectrum_match, source_mix=source_mix,
-                                       spectrum_spread=spectrum_spread)
+                                       spectrum_spread=spectrum_spread, source_mix_high=source_mix_high)
         what = f"{in_dir} -> {output}"
     with progress_callback("converting") as cb:
         summary = run(cb)

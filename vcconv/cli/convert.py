@@ -34,6 +34,10 @@ def convert_cmd(
     source_mix: Optional[float] = typer.Option(None, "--source-mix", help="0-1: share of the source's own mel mixed "
                                                "back into the model's output (more keeps more words, less of the "
                                                "target voice). Default: the model's own, else 0."),
+    source_mix_high: Optional[float] = typer.Option(None, "--source-mix-high", help="0-1: with it, --source-mix is "
+                                                    "the share below the model's split frequency (1500 Hz unless "
+                                                    "exported otherwise) and this the share above. Default: the "
+                                                    "model's own unless --source-mix is given alone."),
     spectrum_spread: Optional[float] = typer.Option(None, "--spectrum-spread", help="0-1: how much of each band's "
                                                     "spread spectrum matching moves (0 = the means only, which keeps "
                                                     "more words). Default: the model's own, else 1."),
@@ -47,7 +51,7 @@ def convert_cmd(
         raise VcconvError(f"{output}: exists already (use --force to overwrite)")
     result = convert(source, target, output, model=model, vocoder=vocoder, device=device, pitch_shift=pitch_shift,
                      strength=strength, f0=f0, threads=threads, spectrum_match=spectrum_match,
-                     source_mix=source_mix, spectrum_spread=spectrum_spread)
+                     source_mix=source_mix, spectrum_spread=spectrum_spread, source_mix_high=source_mix_high)
     dur = len(result.wav) / result.sample_rate
     t = result.timings
     on = f" on {result.threads} thread(s)" if result.threads else ""

@@ -71,6 +71,11 @@ def export_cmd(
                                                "default (default: keep the source's, else 0)."),
     spectrum_spread: Optional[float] = typer.Option(None, "--spectrum-spread", help="Spectrum-match spread (0-1) "
                                                     "stored as this model's default (default: keep the source's, else 1)."),
+    source_mix_high: Optional[float] = typer.Option(None, "--source-mix-high", help="Source mix above the split "
+                                                    "frequency (0-1), --source-mix then being the share below it "
+                                                    "(default: keep the source's; none = one share for all bands)."),
+    source_mix_split_hz: Optional[float] = typer.Option(None, "--source-mix-split-hz", help="Split frequency of a "
+                                                        "two-band source mix in Hz (default: keep the source's, else 1500)."),
 ) -> None:
     """Export a trained model as safetensors with its config in the metadata (what convert loads)."""
     from vcconv.checkpoint import export_model
@@ -79,6 +84,7 @@ def export_cmd(
     if output.exists() and not force:
         raise ModelError(f"{output}: exists already (use --force to overwrite)")
     info = export_model(run, output, fp16=fp16, strength=strength, spectrum_match=spectrum_match,
-                        source_mix=source_mix, spectrum_spread=spectrum_spread)
+                        source_mix=source_mix, spectrum_spread=spectrum_spread,
+                        source_mix_high=source_mix_high, source_mix_split_hz=source_mix_split_hz)
     console.print(f"wrote {output} ({info['bytes'] / 1e6:.2f} MB, {info['params'] / 1e6:.2f} M parameters); "
                   f"max |log-mel difference| fp16 vs fp32 on a test input: {info['max_diff']:.2e}")
