@@ -23,7 +23,9 @@ Same arguments as realspeech_check.py; the patch is chosen by environment variab
                     each utterance's mean feature removed first when KNN_CENTER=1; the model's decoder
                     is not used; source mix, spectrum matching and F0 as usual
     BANDMIX=lo,hi,hz  the source mix per mel band: the source's share is lo below hz and hi above
-                    (a logistic step two bands wide), instead of one --source-mix for every band
+                    (a logistic step two bands wide), instead of one --source-mix for every band;
+                    BANDMIX_SMOOTH=k: the source's mel in that mix keeps only its first k DCT
+                    coefficients over the mel bands per frame (its envelope, without resolved harmonics)
 
     F0_MODE=same python bench/realspeech_variants.py --split valid --models-only \
         --model B=pretrained/adain-whisper.safetensors --source-mix 1 --spectrum-match 0 \
@@ -237,6 +239,14 @@ def _mix_bands(self, converted, source_mel):
     cut = float(torch.tensor(centres).sub(hz).abs().argmin())  # the band nearest hz
     step = torch.sigmoid(torch.arange(a.n_mels, dtype=converted.dtype, device=converted.device) - cut)[:, None]
     share = lo + (hi - lo) * step  # (n_mels, 1): lo below hz, hi above
+    k = int(os.environ.get('BANDMIX_SMOOTH', '0'))
+    if k:
+        n = a.n_mels
+        i = torch.arange(n, dtype=converted.dtype)
+        dct = torch.cos(math.pi / n * (i[None, :] + 0.5) * i[:, None]) * math.sqrt(2.0 / n)
+        dct[0] /= math.sqrt(2.0)  # orthonormal DCT-II, (n, n)
+        keep = dct[:k].to(converted.device)
+        source_mel = keep.T @ (keep @ source_mel)
     return (1.0 - share) * converted + share * source_mel
 if BANDMIX:
     _conv.Converter.mix_source = _mix_bands
