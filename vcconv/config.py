@@ -108,12 +108,13 @@ def check_strength(strength: float) -> float:
     return float(strength)
 
 
-def check_split_hz(hz: float, audio: "AudioConfig", option: str = "--source-mix-split-hz") -> float:
+def check_split_hz(hz: float, audio: AudioConfig, option: str = "--source-mix-split-hz") -> float:
     """A two-band source mix's split frequency in Hz, inside the mel range of ``audio``, or a one-line error."""
     from vcconv.errors import ModelError
 
-    if not audio.f_min < hz < (audio.f_max or audio.sample_rate / 2):
-        raise ModelError(f"{option} must lie inside the mel range {audio.f_min:g}-{audio.f_max or audio.sample_rate / 2:g} Hz (got {hz:g})")
+    top = audio.f_max or audio.sample_rate / 2
+    if not audio.f_min < hz < top:
+        raise ModelError(f"{option} must lie inside the mel range {audio.f_min:g}-{top:g} Hz (got {hz:g})")
     return float(hz)
 
 

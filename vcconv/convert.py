@@ -148,7 +148,8 @@ class Converter:
         if source_mix_high is None and source_mix is None:
             source_mix_high = own.get("source_mix_high")
         self.source_mix_high = None if source_mix_high is None else check_fraction(source_mix_high, "--source-mix-high")
-        self.source_mix_split_hz = float(own.get("source_mix_split_hz", DEFAULT_MIX_SPLIT_HZ))
+        self.source_mix_split_hz = check_split_hz(float(own.get("source_mix_split_hz", DEFAULT_MIX_SPLIT_HZ)),
+                                                  self.cfg.audio)
         self.spectrum_spread = check_fraction(own.get("spectrum_spread", 1.0) if spectrum_spread is None
                                               else spectrum_spread, "--spectrum-spread")
         self._ref_spectrum: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -242,8 +243,7 @@ class Converter:
         ``source_mix_split_hz``, ``source_mix_high`` above, a logistic step one band wide
         centred on the band nearest the split."""
         centres = torch.from_numpy(mel_band_centres(self.audio)).float()
-        split = check_split_hz(self.source_mix_split_hz, self.audio)
-        nearest = float((centres - split).abs().argmin())
+        nearest = float((centres - self.source_mix_split_hz).abs().argmin())
         step = torch.sigmoid(torch.arange(len(centres), dtype=torch.float32) - nearest)
         high = self.source_mix if self.source_mix_high is None else self.source_mix_high
         return self.source_mix + (high - self.source_mix) * step
