@@ -231,23 +231,20 @@ def _convert_knn(self, source, references, speaker):
 if KNN:
     _conv.Converter._convert = _convert_knn
 BANDMIX = os.environ.get('BANDMIX', '')
+_library_mix = _conv.Converter.mix_source
 def _mix_bands(self, converted, source_mel):
-    import librosa
+    """The library's two-band mix (Converter.source_shares) with BANDMIX's shares and split."""
     lo, hi, hz = (float(x) for x in BANDMIX.split(','))
-    a = self.audio
-    centres = librosa.mel_frequencies(n_mels=a.n_mels + 2, fmin=a.f_min, fmax=a.f_max)[1:-1]  # band centres, Hz
-    cut = float(torch.tensor(centres).sub(hz).abs().argmin())  # the band nearest hz
-    step = torch.sigmoid(torch.arange(a.n_mels, dtype=converted.dtype, device=converted.device) - cut)[:, None]
-    share = lo + (hi - lo) * step  # (n_mels, 1): lo below hz, hi above
+    self.source_mix, self.source_mix_high, self.source_mix_split_hz = lo, hi, hz
     k = int(os.environ.get('BANDMIX_SMOOTH', '0'))
     if k:
-        n = a.n_mels
+        n = self.audio.n_mels
         i = torch.arange(n, dtype=converted.dtype)
         dct = torch.cos(math.pi / n * (i[None, :] + 0.5) * i[:, None]) * math.sqrt(2.0 / n)
         dct[0] /= math.sqrt(2.0)  # orthonormal DCT-II, (n, n)
         keep = dct[:k].to(converted.device)
         source_mel = keep.T @ (keep @ source_mel)
-    return (1.0 - share) * converted + share * source_mel
+    return _library_mix(self, converted, source_mel)
 if BANDMIX:
     _conv.Converter.mix_source = _mix_bands
 sys.argv = ['realspeech_check.py'] + sys.argv[1:]
