@@ -698,3 +698,47 @@ def test_vocoder_eval_breaks_the_lead_down_by_speaker_group():
     assert lines[2] == "| new pesq | +0.500 | n/a | +0.300 |"
     assert lines[4] == "| new dnsmos | +0.500 | +0.500 | +0.500 |"
     assert len(lines) == 5  # the base system gets no rows
+
+
+def test_pitch_shifted_mel_source_gives_the_mel_of_a_resynthesis_at_a_drawn_shift(monkeypatch):
+    """The option's input mel is the log-mel of the utterance's WORLD resynthesis at a shift drawn
+    in +-max (tests/test_world_vc.py checks that the resynthesis moves the F0 by the shift), frame-
+    aligned with the original's mel, and a different draw per utterance."""
+    pytest.importorskip("pyworld")
+    from vcconv.dsp import world_vc
+    from vcconv.vocoder.train import pitch_shifted_mel_source
+
+    shifts = []
+    real = world_vc.resynthesize_at_pitch
+
+    def recording(wav, semitones, sample_rate, frame_period_ms):
+        shifts.append(semitones)
+        assert frame_period_ms == 1000.0 * CFG.hop_length / CFG.sample_rate  # WORLD frames = mel frames
+        return real(wav, semitones, sample_rate, frame_period_ms)
+
+    monkeypatch.setattr(world_vc, "resynthesize_at_pitch", recording)
+    wav = voiced_clip(f0=150.0, seconds=0.6)
+    own = log_mel(torch.from_numpy(wav), CFG)
+    source = pitch_shifted_mel_source(4.0, CFG, seed=0)
+    mels = [source(wav) for _ in range(3)]
+    assert len(shifts) == 3 and len(set(shifts)) == 3 and all(abs(s) <= 4.0 for s in shifts)
+    for mel, shift in zip(mels, shifts):
+        assert mel.shape == own.shape
+        expected = log_mel(torch.from_numpy(real(wav, shift, SR, 16.0)), CFG)
+        assert torch.allclose(mel, expected, atol=1e-4)
+        assert (mel - own).abs().mean() > 0.05  # not the original's mel
+
+
+def test_vocoder_trains_with_pitch_shifted_inputs_and_refuses_both_input_options(tmp_path):
+    pytest.importorskip("pyworld")
+    from vcconv.errors import DataError
+    from vcconv.vocoder.train import train_vocoder, vocoder_config
+
+    manifest = tiny_manifest(tmp_path)
+    sets = [f"{k}={v}" for k, v in TINY.items()] + ["batch_size=2", "segment_frames=16", "num_threads=1",
+                                                   "vocoder_input_pitch_shift_st=6", "vocoder_input_prob=1.0"]
+    out = train_vocoder(tmp_path / "run", manifest, vocoder_config("hnf", sets, max_steps=2))
+    assert out["steps"] == 2 and (tmp_path / "run" / "model.safetensors").exists()
+    with pytest.raises(DataError, match="not both"):
+        train_vocoder(tmp_path / "run2", manifest,
+                      vocoder_config("hnf", sets + ["vocoder_input_model=x.safetensors"], max_steps=1))

@@ -297,3 +297,14 @@ def test_info_lists_the_world_converter(capsys):
 
     main(["info"])
     assert "world" in capsys.readouterr().out
+
+
+def test_resynthesize_at_pitch_moves_f0_by_the_shift_and_keeps_length_and_formants():
+    src = _vowel(formants=(600.0, 1700.0, 2600.0), f0=120.0, seconds=0.8)
+    for shift in (-5.0, 7.0):
+        out = W.resynthesize_at_pitch(src, shift, SR)
+        assert out.shape == src.shape and out.dtype == np.float32
+        assert abs(_semitones(_median_f0(out), _median_f0(src)) - shift) < 0.5
+        centre = np.array([src.size // 2])
+        ratio = W.formant_ratio(W.frame_formants(src, centre)[0], W.frame_formants(out, centre)[0])
+        assert 0.9 < ratio < 1.1  # the envelope is kept: formants stay put

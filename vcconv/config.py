@@ -64,6 +64,11 @@ class TrainConfig:
     # (a .safetensors file; Converter.self_conversion_mel) instead of the segment's own mel
     vocoder_input_model: str = ""
     vocoder_input_prob: float = 0.5
+    # vocoder robustness to a given F0 that differs from the mel's own pitch (every conversion):
+    # with probability ``vocoder_input_prob`` a segment's input log-mel is that of a WORLD
+    # resynthesis of its utterance at the F0 moved by up to +-this many semitones (one draw per
+    # utterance), while the F0 the synthesiser is given and the target stay the original's (0 = off)
+    vocoder_input_pitch_shift_st: float = 0.0
 
 
 @dataclass

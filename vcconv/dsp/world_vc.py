@@ -115,6 +115,16 @@ def synthesize(feats: WorldFeatures, sample_rate: int = SAMPLE_RATE, n_samples: 
     return y
 
 
+def resynthesize_at_pitch(wav: np.ndarray, semitones: float, sample_rate: int = SAMPLE_RATE,
+                          frame_period_ms: float = FRAME_PERIOD_MS) -> np.ndarray:
+    """``(N,)`` -> ``(N,)`` float32: WORLD analysis, F0 multiplied by ``2 ** (semitones / 12)``,
+    resynthesis with the same spectral envelope and aperiodicity (formants kept)."""
+    feats = analyse(wav, sample_rate, frame_period_ms)
+    feats = WorldFeatures(feats.f0 * 2.0 ** (semitones / 12.0), feats.sp, feats.ap)
+    return synthesize(feats, sample_rate, n_samples=np.asarray(wav).reshape(-1).shape[0],
+                      frame_period_ms=frame_period_ms)
+
+
 # ------------------------------------------------------------------ statistics
 
 

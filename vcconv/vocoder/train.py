@@ -201,9 +201,37 @@ def estimate_mel_stats(sampler: WaveSegmentSampler, audio: AudioConfig, n_batche
     return cat.mean(1), cat.std(1)
 
 
+def pitch_shifted_mel_source(max_semitones: float, audio: AudioConfig,
+                             seed: int = 0) -> Callable[[np.ndarray], torch.Tensor]:
+    """A function ``(N,)`` preprocessed waveform -> ``(n_mels, N // hop + 1)`` log-mel of its WORLD
+    resynthesis (:func:`vcconv.dsp.world_vc.resynthesize_at_pitch`) at a pitch moved by a shift
+    drawn uniformly from ``+-max_semitones`` on each call (WORLD frames = the mel's hop)."""
+    from vcconv.audio import log_mel
+    from vcconv.dsp.world_vc import require_pyworld, resynthesize_at_pitch
+
+    require_pyworld()
+    rng = random.Random(seed)
+    frame_ms = 1000.0 * audio.hop_length / audio.sample_rate
+
+    def shifted_mel(wav: np.ndarray) -> torch.Tensor:
+        shift = rng.uniform(-max_semitones, max_semitones)
+        moved = resynthesize_at_pitch(wav, shift, audio.sample_rate, frame_ms)
+        return log_mel(torch.from_numpy(moved), audio)
+
+    return shifted_mel
+
+
 def converted_mel_source(tc: TrainConfig, audio: AudioConfig) -> Callable[[np.ndarray], torch.Tensor] | None:
-    """``train.vocoder_input_model``'s self-conversion (on the CPU: it runs in the sampler),
-    or ``None`` when unset.  The model must share the vocoder's audio settings."""
+    """The sampler's replacement input mels, or ``None`` when neither option is set:
+    ``train.vocoder_input_model``'s self-conversion (on the CPU: it runs in the sampler; the model
+    must share the vocoder's audio settings) or, with ``train.vocoder_input_pitch_shift_st``, the
+    mel of a pitch-moved WORLD resynthesis (:func:`pitch_shifted_mel_source`)."""
+    if tc.vocoder_input_model and tc.vocoder_input_pitch_shift_st > 0:
+        raise DataError("set one of train.vocoder_input_model and train.vocoder_input_pitch_shift_st, not both")
+    if tc.vocoder_input_pitch_shift_st > 0:
+        log.info("vocoder input: %.0f %% mels of WORLD resyntheses moved by up to +-%.1f semitones",
+                 100 * tc.vocoder_input_prob, tc.vocoder_input_pitch_shift_st)
+        return pitch_shifted_mel_source(tc.vocoder_input_pitch_shift_st, audio, tc.seed)
     if not tc.vocoder_input_model:
         return None
     from vcconv.convert import Converter
