@@ -742,3 +742,32 @@ def test_vocoder_trains_with_pitch_shifted_inputs_and_refuses_both_input_options
     with pytest.raises(DataError, match="not both"):
         train_vocoder(tmp_path / "run2", manifest,
                       vocoder_config("hnf", sets + ["vocoder_input_model=x.safetensors"], max_steps=1))
+
+
+def test_hnf_f0_head_skips_segments_whose_mel_is_at_another_pitch(tmp_path):
+    """``f0_matches_mel`` False: no F0 cross-entropy from that segment (its F0 is not the mel's),
+    the voicing loss unchanged; the sampler marks exactly the segments it replaced."""
+    import random
+
+    from vcconv.data.manifest import read_manifest
+    from vcconv.vocoder.train import WaveSegmentSampler
+
+    torch.manual_seed(0)
+    model = build_vocoder("hnf", TINY, CFG)
+    wav = torch.from_numpy(np.stack([voiced_clip(f0=150.0, seconds=0.3, seed=s) for s in (0, 1)]))
+    f0 = torch.full((2, wav.shape[1] // CFG.hop_length + 1), 150.0)
+    plain = model.loss({"wav": wav, "f0": f0})
+    none = model.loss({"wav": wav, "f0": f0, "f0_matches_mel": torch.tensor([False, False])})
+    one = model.loss({"wav": wav[:1], "f0": f0[:1]})
+    first = model.loss({"wav": wav, "f0": f0, "f0_matches_mel": torch.tensor([True, False])})
+    assert float(plain["f0"]) > 0 and float(none["f0"]) == 0.0
+    assert torch.allclose(none["vuv"], plain["vuv"])
+    assert torch.allclose(first["f0"], one["f0"], rtol=1e-4)
+
+    rows = read_manifest(tiny_manifest(tmp_path), "train")
+    moved = lambda w: log_mel(torch.from_numpy(w), CFG) + 1.0  # noqa: E731
+    moved.keeps_pitch = False
+    batch = WaveSegmentSampler(rows, CFG, 16, with_f0=True, model_mel=moved).sample(16, 16, random.Random(1))
+    replaced = (batch["mel"] - log_mel(batch["wav"], CFG))[:, :, 2:-2].mean(dim=(1, 2)) > 0.5
+    assert replaced.any() and (~replaced).any()
+    assert torch.equal(batch["f0_matches_mel"], ~replaced)

@@ -646,7 +646,9 @@ class HNFVocoder(_MelVocoder):
         ``keep_pred``: also return the generated ``"pred" (B, N)`` (for the GAN stage).
 
         The synthesiser is driven by the given F0 (teacher forcing); the F0 head
-        learns it by soft-label cross-entropy (voiced frames) and a voiced/unvoiced BCE.
+        learns it by soft-label cross-entropy (voiced frames) and a voiced/unvoiced BCE.  Where
+        ``batch["f0_matches_mel"]`` ``(B,)`` is False (an input mel at another pitch) the
+        cross-entropy skips that segment; the voicing is the same and still learnt.
         """
         wav, f0 = batch["wav"], batch["f0"].float()
         mel = input_mel(batch, self.audio)
@@ -656,9 +658,12 @@ class HNFVocoder(_MelVocoder):
         logits, v_logit = self.f0_logits(feats)
         voiced = f0 > 0
         vuv = F.binary_cross_entropy_with_logits(v_logit, voiced.float())
-        if voiced.any():
+        learn_f0 = voiced
+        if "f0_matches_mel" in batch:
+            learn_f0 = voiced & batch["f0_matches_mel"].to(voiced.device)[:, None]
+        if learn_f0.any():
             ce = -(self.f0_targets(f0) * torch.log_softmax(logits, dim=1)).sum(1)
-            f0_ce = (ce * voiced).sum() / voiced.sum()
+            f0_ce = (ce * learn_f0).sum() / learn_f0.sum()
         else:
             f0_ce = logits.sum() * 0.0
         losses["f0"] = f0_ce

@@ -86,7 +86,10 @@ class WaveSegmentSampler:
     waveform -> ``(n_mels, T)`` log-mel frame-aligned with ``log_mel(wav)``, e.g.
     :meth:`vcconv.convert.Converter.self_conversion_mel`) the batch also holds
     ``"mel": (B, n_mels, L + 1)``: each segment's slice of that mel with probability
-    ``model_mel_prob``, else the segment's own log-mel.
+    ``model_mel_prob``, else the segment's own log-mel.  When the function has
+    ``keeps_pitch = False`` (:func:`pitch_shifted_mel_source`) the batch also holds
+    ``"f0_matches_mel": (B,)`` bool, False for the replaced segments, whose F0 the vocoder's F0
+    head must not learn from their mel.
     """
 
     def __init__(self, rows: list[Utterance], audio: AudioConfig, segment_frames: int, *, with_f0: bool,
@@ -181,6 +184,8 @@ class WaveSegmentSampler:
                 if mel is not None:
                     own[b] = torch.from_numpy(mel)
             batch["mel"] = own
+            if not getattr(self.model_mel, "keeps_pitch", True):
+                batch["f0_matches_mel"] = torch.tensor([mel is None for mel in mels])
         return batch
 
     def get_state(self) -> list:
@@ -218,6 +223,7 @@ def pitch_shifted_mel_source(max_semitones: float, audio: AudioConfig,
         moved = resynthesize_at_pitch(wav, shift, audio.sample_rate, frame_ms)
         return log_mel(torch.from_numpy(moved), audio)
 
+    shifted_mel.keeps_pitch = False  # the sampler marks these segments: their F0 is not the mel's
     return shifted_mel
 
 
