@@ -731,7 +731,7 @@ def test_pitch_shifted_mel_source_gives_the_mel_of_a_resynthesis_at_a_drawn_shif
 
 def test_vocoder_trains_with_pitch_shifted_inputs_and_refuses_both_input_options(tmp_path):
     pytest.importorskip("pyworld")
-    from vcconv.errors import DataError
+    from vcconv.errors import ConfigError
     from vcconv.vocoder.train import train_vocoder, vocoder_config
 
     manifest = tiny_manifest(tmp_path)
@@ -739,7 +739,7 @@ def test_vocoder_trains_with_pitch_shifted_inputs_and_refuses_both_input_options
                                                    "vocoder_input_pitch_shift_st=6", "vocoder_input_prob=1.0"]
     out = train_vocoder(tmp_path / "run", manifest, vocoder_config("hnf", sets, max_steps=2))
     assert out["steps"] == 2 and (tmp_path / "run" / "model.safetensors").exists()
-    with pytest.raises(DataError, match="not both"):
+    with pytest.raises(ConfigError, match="not both"):
         train_vocoder(tmp_path / "run2", manifest,
                       vocoder_config("hnf", sets + ["vocoder_input_model=x.safetensors"], max_steps=1))
 

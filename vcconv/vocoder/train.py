@@ -39,7 +39,7 @@ from vcconv.audio import AudioConfig, load_audio, log_mel, preprocess
 from vcconv.checkpoint import default_device, load_training_state, save_training_state
 from vcconv.config import RunConfig, TrainConfig, apply_overrides
 from vcconv.data.manifest import Utterance, read_manifest
-from vcconv.errors import AudioError, DataError
+from vcconv.errors import AudioError, ConfigError, DataError
 from vcconv.vocoder.neural import (
     KIND_PREFIX,
     arch_of,
@@ -233,7 +233,7 @@ def converted_mel_source(tc: TrainConfig, audio: AudioConfig) -> Callable[[np.nd
     must share the vocoder's audio settings) or, with ``train.vocoder_input_pitch_shift_st``, the
     mel of a pitch-moved WORLD resynthesis (:func:`pitch_shifted_mel_source`)."""
     if tc.vocoder_input_model and tc.vocoder_input_pitch_shift_st > 0:
-        raise DataError("set one of train.vocoder_input_model and train.vocoder_input_pitch_shift_st, not both")
+        raise ConfigError("set one of train.vocoder_input_model and train.vocoder_input_pitch_shift_st, not both")
     if tc.vocoder_input_pitch_shift_st > 0:
         log.info("vocoder input: %.0f %% mels of WORLD resyntheses moved by up to +-%.1f semitones",
                  100 * tc.vocoder_input_prob, tc.vocoder_input_pitch_shift_st)
