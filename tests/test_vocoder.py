@@ -729,9 +729,19 @@ def test_pitch_shifted_mel_source_gives_the_mel_of_a_resynthesis_at_a_drawn_shif
         assert (mel - own).abs().mean() > 0.05  # not the original's mel
 
 
-def test_vocoder_trains_with_pitch_shifted_inputs_and_refuses_both_input_options(tmp_path):
+def _tiny_vc_model(tmp_path):
+    from vcconv.checkpoint import save_safetensors
+    from vcconv.config import RunConfig
+    from vcconv.models import build_model
+
+    vc_cfg = RunConfig(model_kind="adain", audio=CFG, model={"channels": 16, "content_dim": 4, "speaker_dim": 8,
+                                                             "enc_blocks": 1, "dec_blocks": 1, "spk_blocks": 1})
+    torch.manual_seed(0)
+    return save_safetensors(build_model("adain", vc_cfg.model), vc_cfg, tmp_path / "vc.safetensors")
+
+
+def test_vocoder_trains_with_pitch_shifted_inputs_alone_and_through_a_vc_model(tmp_path):
     pytest.importorskip("pyworld")
-    from vcconv.errors import ConfigError
     from vcconv.vocoder.train import train_vocoder, vocoder_config
 
     manifest = tiny_manifest(tmp_path)
@@ -739,9 +749,35 @@ def test_vocoder_trains_with_pitch_shifted_inputs_and_refuses_both_input_options
                                                    "vocoder_input_pitch_shift_st=6", "vocoder_input_prob=1.0"]
     out = train_vocoder(tmp_path / "run", manifest, vocoder_config("hnf", sets, max_steps=2))
     assert out["steps"] == 2 and (tmp_path / "run" / "model.safetensors").exists()
-    with pytest.raises(ConfigError, match="not both"):
-        train_vocoder(tmp_path / "run2", manifest,
-                      vocoder_config("hnf", sets + ["vocoder_input_model=x.safetensors"], max_steps=1))
+    both = sets + [f"vocoder_input_model={_tiny_vc_model(tmp_path)}"]
+    out = train_vocoder(tmp_path / "run2", manifest, vocoder_config("hnf", both, max_steps=2))
+    assert out["steps"] == 2 and (tmp_path / "run2" / "model.safetensors").exists()
+
+
+def test_shifted_source_with_a_vc_model_converts_the_moved_resynthesis_to_the_originals_voice(tmp_path):
+    """With both input options the replacement mel is ``conversion_mel(moved, original)``: frame-aligned,
+    not the plain shifted mel, and its speech bands carry the original's statistics (spectrum match 1)."""
+    pytest.importorskip("pyworld")
+    from vcconv.audio import log_mel
+    from vcconv.config import TrainConfig
+    from vcconv.convert import Converter, band_statistics
+    from vcconv.vocoder.train import converted_mel_source, pitch_shifted_mel_source
+
+    vc = _tiny_vc_model(tmp_path)
+    wav = voiced_clip(f0=140.0, seconds=0.5, seed=2)
+    source = converted_mel_source(TrainConfig(vocoder_input_model=str(vc), vocoder_input_pitch_shift_st=6.0), CFG)
+    assert source.keeps_pitch is False
+    mel = source(wav)
+    own = log_mel(torch.from_numpy(wav), CFG)
+    assert mel.shape == own.shape
+    plain_shift = pitch_shifted_mel_source(6.0, CFG, seed=0)(wav)  # same seed: the same shift drawn
+    assert (mel - plain_shift).abs().mean() > 0.05
+    conv = Converter(vc, vocoder="griffinlim", device="cpu", spectrum_match=1.0)
+    assert torch.allclose(conv.conversion_mel(wav, wav), conv.self_conversion_mel(wav))
+    other = voiced_clip(f0=220.0, seconds=0.4, seed=5)
+    mean, std = band_statistics(conv.conversion_mel(wav, other))
+    ref_mean, ref_std = band_statistics(log_mel(torch.from_numpy(other), CFG))
+    assert torch.allclose(mean, ref_mean, atol=1e-3) and torch.allclose(std, ref_std, atol=1e-3)
 
 
 def test_hnf_f0_head_skips_segments_whose_mel_is_at_another_pitch(tmp_path):

@@ -67,7 +67,9 @@ class TrainConfig:
     # vocoder robustness to a given F0 that differs from the mel's own pitch (every conversion):
     # with probability ``vocoder_input_prob`` a segment's input log-mel is that of a WORLD
     # resynthesis of its utterance at the F0 moved by up to +-this many semitones (one draw per
-    # utterance), while the F0 the synthesiser is given and the target stay the original's (0 = off)
+    # utterance), while the F0 the synthesiser is given and the target stay the original's (0 = off);
+    # with vocoder_input_model set too, the input is that model's conversion of the moved
+    # resynthesis back to the original's voice (whose waveform is the exact target)
     vocoder_input_pitch_shift_st: float = 0.0
 
 

@@ -251,14 +251,26 @@ class Converter:
     @torch.no_grad()
     def self_conversion_mel(self, wav: np.ndarray) -> torch.Tensor:
         """The log-mel this converter hands its vocoder when ``wav`` (``(N,)`` at the model's
-        rate, already preprocessed) is converted to its own voice: decoder output, source mix
-        and spectrum matching as in :meth:`convert`.  ``(n_mels, T)``, frame-aligned with
-        ``log_mel(wav)``; a vocoder trained on these learns to render converted mels."""
-        mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
-        converted = self.convert_mel(mel, self._speaker_of(wav), self.content_features(wav, mel.shape[-1]))
-        converted = self.mix_source(converted, mel)
+        rate, already preprocessed) is converted to its own voice (:meth:`conversion_mel` with
+        ``wav`` as source and reference).  ``(n_mels, T)``, frame-aligned with ``log_mel(wav)``;
+        a vocoder trained on these learns to render converted mels."""
+        return self.conversion_mel(wav, wav)
+
+    @torch.no_grad()
+    def conversion_mel(self, source_wav: np.ndarray, reference_wav: np.ndarray) -> torch.Tensor:
+        """The log-mel this converter hands its vocoder when ``source_wav`` is converted to the
+        voice of ``reference_wav`` (both ``(N,)`` at the model's rate, preprocessed): decoder
+        output, source mix and spectrum matching as in :meth:`convert`.  ``(n_mels, T)``,
+        frame-aligned with ``log_mel(source_wav)``."""
+        mel = log_mel(torch.from_numpy(source_wav).to(self.device), self.audio)
+        speaker = self.apply_strength(self._speaker_of(reference_wav), source_wav)
+        converted = self.mix_source(self.convert_mel(mel, speaker, self.content_features(source_wav, mel.shape[-1])), mel)
         if self.spectrum_match > 0:
-            converted = self.match_spectrum(converted, band_statistics(mel))
+            if reference_wav is source_wav:
+                ref_mel = mel
+            else:
+                ref_mel = log_mel(torch.from_numpy(np.ascontiguousarray(reference_wav)).to(self.device), self.audio)
+            converted = self.match_spectrum(converted, band_statistics(ref_mel))
         return converted
 
     @torch.no_grad()

@@ -39,7 +39,7 @@ from vcconv.audio import AudioConfig, load_audio, log_mel, preprocess
 from vcconv.checkpoint import default_device, load_training_state, save_training_state
 from vcconv.config import RunConfig, TrainConfig, apply_overrides
 from vcconv.data.manifest import Utterance, read_manifest
-from vcconv.errors import AudioError, ConfigError, DataError
+from vcconv.errors import AudioError, DataError
 from vcconv.vocoder.neural import (
     KIND_PREFIX,
     arch_of,
@@ -206,11 +206,15 @@ def estimate_mel_stats(sampler: WaveSegmentSampler, audio: AudioConfig, n_batche
     return cat.mean(1), cat.std(1)
 
 
-def pitch_shifted_mel_source(max_semitones: float, audio: AudioConfig,
-                             seed: int = 0) -> Callable[[np.ndarray], torch.Tensor]:
+def pitch_shifted_mel_source(max_semitones: float, audio: AudioConfig, seed: int = 0,
+                             render: Callable[[np.ndarray, np.ndarray], torch.Tensor] | None = None,
+                             ) -> Callable[[np.ndarray], torch.Tensor]:
     """A function ``(N,)`` preprocessed waveform -> ``(n_mels, N // hop + 1)`` log-mel of its WORLD
     resynthesis (:func:`vcconv.dsp.world_vc.resynthesize_at_pitch`) at a pitch moved by a shift
-    drawn uniformly from ``+-max_semitones`` on each call (WORLD frames = the mel's hop)."""
+    drawn uniformly from ``+-max_semitones`` on each call (WORLD frames = the mel's hop).
+    With ``render(moved, original)`` (e.g. :meth:`vcconv.convert.Converter.conversion_mel`) the
+    mel is that function's instead: the conversion of the moved resynthesis back to the voice of
+    the original, whose waveform is then the exact target of that conversion."""
     from vcconv.audio import log_mel
     from vcconv.dsp.world_vc import require_pyworld, resynthesize_at_pitch
 
@@ -221,6 +225,8 @@ def pitch_shifted_mel_source(max_semitones: float, audio: AudioConfig,
     def shifted_mel(wav: np.ndarray) -> torch.Tensor:
         shift = rng.uniform(-max_semitones, max_semitones)
         moved = resynthesize_at_pitch(wav, shift, audio.sample_rate, frame_ms)
+        if render is not None:
+            return render(moved, wav)
         return log_mel(torch.from_numpy(moved), audio)
 
     shifted_mel.keeps_pitch = False  # the sampler marks these segments: their F0 is not the mel's
@@ -230,22 +236,27 @@ def pitch_shifted_mel_source(max_semitones: float, audio: AudioConfig,
 def converted_mel_source(tc: TrainConfig, audio: AudioConfig) -> Callable[[np.ndarray], torch.Tensor] | None:
     """The sampler's replacement input mels, or ``None`` when neither option is set:
     ``train.vocoder_input_model``'s self-conversion (on the CPU: it runs in the sampler; the model
-    must share the vocoder's audio settings) or, with ``train.vocoder_input_pitch_shift_st``, the
-    mel of a pitch-moved WORLD resynthesis (:func:`pitch_shifted_mel_source`)."""
-    if tc.vocoder_input_model and tc.vocoder_input_pitch_shift_st > 0:
-        raise ConfigError("set one of train.vocoder_input_model and train.vocoder_input_pitch_shift_st, not both")
-    if tc.vocoder_input_pitch_shift_st > 0:
-        log.info("vocoder input: %.0f %% mels of WORLD resyntheses moved by up to +-%.1f semitones",
-                 100 * tc.vocoder_input_prob, tc.vocoder_input_pitch_shift_st)
-        return pitch_shifted_mel_source(tc.vocoder_input_pitch_shift_st, audio, tc.seed)
+    must share the vocoder's audio settings); with ``train.vocoder_input_pitch_shift_st``, the
+    mel of a pitch-moved WORLD resynthesis (:func:`pitch_shifted_mel_source`); with both, the
+    model's conversion of that resynthesis to the voice of the original utterance."""
+    shift = tc.vocoder_input_pitch_shift_st
     if not tc.vocoder_input_model:
-        return None
+        if shift <= 0:
+            return None
+        log.info("vocoder input: %.0f %% mels of WORLD resyntheses moved by up to +-%.1f semitones",
+                 100 * tc.vocoder_input_prob, shift)
+        return pitch_shifted_mel_source(shift, audio, tc.seed)
     from vcconv.convert import Converter
     from vcconv.vocoder.neural import audio_matches
 
     conv = Converter(tc.vocoder_input_model, vocoder="griffinlim", device="cpu")
     if not audio_matches(conv.audio, audio):
         raise DataError(f"{tc.vocoder_input_model}: its audio settings differ from the vocoder's")
+    if shift > 0:
+        log.info("vocoder input: %.0f %% conversions by %s of WORLD resyntheses moved by up to +-%.1f "
+                 "semitones, back to their utterance's voice", 100 * tc.vocoder_input_prob,
+                 tc.vocoder_input_model, shift)
+        return pitch_shifted_mel_source(shift, audio, tc.seed, render=conv.conversion_mel)
     log.info("vocoder input: %.0f %% self-conversions by %s", 100 * tc.vocoder_input_prob, tc.vocoder_input_model)
     return conv.self_conversion_mel
 
