@@ -26,6 +26,11 @@ Same arguments as realspeech_check.py; the patch is chosen by environment variab
                     (a logistic step two bands wide), instead of one --source-mix for every band;
                     BANDMIX_SMOOTH=k: the source's mel in that mix keeps only its first k DCT
                     coefficients over the mel bands per frame (its envelope, without resolved harmonics)
+    SHARPEN=b[,k0]  the decoder's output sharpened across bands before the source mix: its DCT
+                    coefficients over the mel bands (a mel cepstrum) from k0 (default 2: not the level
+                    or the tilt) on multiplied by 1 + b per frame, as in HMM-synthesis post-filters
+    TSHARP=a,w      the decoder's output sharpened in time before the source mix: mel + a x (mel - its
+                    moving average over w frames), an unsharp mask against the decoder's smeared transitions
 
     F0_MODE=same python bench/realspeech_variants.py --split valid --models-only \
         --model B=pretrained/adain-whisper.safetensors --source-mix 1 --spectrum-match 0 \
@@ -247,5 +252,30 @@ def _mix_bands(self, converted, source_mel):
     return _library_mix(self, converted, source_mel)
 if BANDMIX:
     _conv.Converter.mix_source = _mix_bands
+SHARPEN = os.environ.get('SHARPEN', '')
+TSHARP = os.environ.get('TSHARP', '')
+_library_convert_mel = _conv.Converter.convert_mel
+def _dct_matrix(n, dtype):
+    i = torch.arange(n, dtype=dtype)
+    dct = torch.cos(math.pi / n * (i[None, :] + 0.5) * i[:, None]) * math.sqrt(2.0 / n)
+    dct[0] /= math.sqrt(2.0)  # orthonormal DCT-II, (n, n)
+    return dct
+def _sharpened_convert_mel(self, source_mel, speaker, features=None):
+    out = _library_convert_mel(self, source_mel, speaker, features)
+    if SHARPEN:
+        parts = [float(x) for x in SHARPEN.split(',')]
+        beta, k0 = parts[0], int(parts[1]) if len(parts) > 1 else 2
+        dct = _dct_matrix(out.shape[0], out.dtype).to(out.device)
+        gain = torch.ones(out.shape[0], dtype=out.dtype, device=out.device)
+        gain[k0:] = 1.0 + beta
+        out = dct.T @ (gain[:, None] * (dct @ out))
+    if TSHARP:
+        a, w = (float(x) for x in TSHARP.split(','))
+        w = int(w) | 1
+        smooth = torch.nn.functional.avg_pool1d(out[None], w, stride=1, padding=w // 2, count_include_pad=False)[0]
+        out = out + a * (out - smooth)
+    return out
+if SHARPEN or TSHARP:
+    _conv.Converter.convert_mel = _sharpened_convert_mel
 sys.argv = ['realspeech_check.py'] + sys.argv[1:]
 runpy.run_path(os.path.join(BENCH, 'realspeech_check.py'), run_name='__main__')
