@@ -29,6 +29,13 @@ Same arguments as realspeech_check.py; the patch is chosen by environment variab
     SHARPEN=b[,k0]  the decoder's output sharpened across bands before the source mix: its DCT
                     coefficients over the mel bands (a mel cepstrum) from k0 (default 2: not the level
                     or the tilt) on multiplied by 1 + b per frame, as in HMM-synthesis post-filters
+    CLASSMATCH=K    class-wise spectrum transfer: the frames of source and reference are clustered into K
+                    classes (cosine k-means of the content front end's features, each utterance's mean
+                    feature removed); each source frame's log-mel is moved by the soft-weighted
+                    difference of the reference's and the source's class means (shrunk towards the
+                    global difference where a class has few frames, CM_SHRINK frames, default 10;
+                    softmax temperature CM_TAU, default 0.1). Alone (the decoder unused) unless
+                    CM_MODEL=1: then the moved source takes the source's place in the usual source mix
     TSHARP=a,w      the decoder's output sharpened in time before the source mix: mel + a x (mel - its
                     moving average over w frames), an unsharp mask against the decoder's smeared transitions
 
@@ -277,5 +284,58 @@ def _sharpened_convert_mel(self, source_mel, speaker, features=None):
     return out
 if SHARPEN or TSHARP:
     _conv.Converter.convert_mel = _sharpened_convert_mel
+CLASSMATCH = int(os.environ.get('CLASSMATCH', '0'))
+CM_TAU = float(os.environ.get('CM_TAU', '0.1'))
+CM_SHRINK = float(os.environ.get('CM_SHRINK', '10'))
+def _speech(mel):
+    level = mel.mean(dim=0)
+    return level >= level.max() - _conv.SPEECH_FRAME_RANGE
+def _centred_features(self, wav, mel):
+    feats = self.content_features(wav, mel.shape[-1]).float()
+    return torch.nn.functional.normalize(feats - feats.mean(dim=1, keepdim=True), dim=0)  # (D, T)
+def _kmeans(x, k, iters=25):
+    """Cosine k-means of unit rows ``(N, D)`` -> centroids ``(k, D)``."""
+    g = torch.Generator().manual_seed(0)
+    cent = x[torch.randperm(x.shape[0], generator=g)[:k]].clone()
+    for _ in range(iters):
+        assign = (x @ cent.T).argmax(dim=1)
+        for c in range(cent.shape[0]):
+            members = x[assign == c]
+            if len(members):
+                cent[c] = torch.nn.functional.normalize(members.mean(dim=0), dim=0)
+    return cent
+def _class_matched(self, wav, mel, references):
+    from vcconv.audio import load_audio, preprocess, log_mel
+    ref_wav = preprocess(load_audio(references[0], self.audio.sample_rate), self.audio, trim=True)
+    ref_mel = log_mel(torch.from_numpy(ref_wav).to(self.device), self.audio)
+    fs, fr = _centred_features(self, wav, mel), _centred_features(self, ref_wav, ref_mel)
+    ms, mr = _speech(mel), _speech(ref_mel)
+    cent = _kmeans(torch.cat([fs[:, ms].T, fr[:, mr].T]), CLASSMATCH)
+    ws = torch.softmax(fs.T @ cent.T / CM_TAU, dim=1)  # (T_s, K)
+    wr = torch.softmax(fr[:, mr].T @ cent.T / CM_TAU, dim=1)
+    wss = ws[ms]
+    mass_s, mass_r = wss.sum(0), wr.sum(0)
+    mu_s = mel[:, ms] @ wss / mass_s.clamp(min=1e-6)
+    mu_r = ref_mel[:, mr] @ wr / mass_r.clamp(min=1e-6)
+    glob = (ref_mel[:, mr].mean(dim=1) - mel[:, ms].mean(dim=1))[:, None]
+    m = torch.minimum(mass_s, mass_r)
+    lam = m / (m + CM_SHRINK)
+    offsets = lam * (mu_r - mu_s) + (1 - lam) * glob  # (n_mels, K)
+    return mel + offsets @ ws.T
+@torch.no_grad()
+def _convert_classmatch(self, source, references, speaker):
+    from vcconv.audio import load_audio, log_mel, normalize_loudness
+    target_f0 = self.reference_f0(references) if self.f0_mode == 'transfer' else None
+    wav = normalize_loudness(load_audio(source, self.audio.sample_rate), self.audio.target_dbfs)
+    mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
+    moved = _class_matched(self, wav, mel, references)
+    if os.environ.get('CM_MODEL'):
+        speaker = self.apply_strength(self.speaker_vector(references), wav)
+        converted = self.mix_source(self.convert_mel(mel, speaker, self.content_features(wav, mel.shape[-1])), moved)
+    else:
+        converted = moved
+    return _finish(self, converted, mel, references, target_f0)
+if CLASSMATCH:
+    _conv.Converter._convert = _convert_classmatch
 sys.argv = ['realspeech_check.py'] + sys.argv[1:]
 runpy.run_path(os.path.join(BENCH, 'realspeech_check.py'), run_name='__main__')
