@@ -10,7 +10,9 @@ Same arguments as realspeech_check.py; the patch is chosen by environment variab
                     [1/L, L]; SM_SMOOTH=k: the mean offset smoothed over k bands
     PF_ENV=b, PF_IT=n, PF_POW=p, PF_LIFT=n   given-F0 post-filter: blend b of the magnitude prior's
                     cepstral envelope, n phase iterations, sharpening p
-    F0_MODE=same | meanonly   --f0 transfer keeps the source's F0 unshifted | moves its mean only
+    F0_MODE=same | meanonly | converted   --f0 transfer keeps the source's F0 unshifted | moves its
+                    mean only | reads the contour from the converted mel (the one the vocoder renders,
+                    so that its one backbone pass could serve both) instead of the source's, then moves it
     RENDER=world_gain | world_abs   render with WORLD instead of the neural vocoder: the source's
                     CheapTrick envelope times the converted-to-source mel gain | the converted mel's
                     pseudo-inverse as the envelope; the source's aperiodicity; its F0 moved to the target
@@ -131,14 +133,27 @@ def apply_postfilter(self, wav, mel=None, envelope_only=False, f0=None):
     return _orig_pf(self, wav, mel, envelope_only, f0)
 HNFVocoder.apply_postfilter = apply_postfilter
 F0M = os.environ.get('F0_MODE', '')
+_LAST_CONVERTED = [None]
+_orig_match = _conv.Converter.match_spectrum
+def _match_and_keep(self, converted, stats):
+    out = _orig_match(self, converted, stats)
+    _LAST_CONVERTED[0] = out
+    return out
+if F0M == 'converted':
+    _conv.Converter.match_spectrum = _match_and_keep
 _orig_transfer = _conv.Converter.transfer_f0
 def transfer_f0(self, source_mel, target_f0):
     import numpy as np
     from vcconv.pitch import interpolate_unvoiced, log_f0_stats, shift_f0_to_target
     if not F0M:
         return _orig_transfer(self, source_mel, target_f0)
-    src_f0 = self.vocoder.predict_f0(source_mel[None])[0].cpu().numpy().astype(np.float64)
-    if F0M == 'same':
+    read_from = _LAST_CONVERTED[0] if F0M == 'converted' else source_mel
+    src_f0 = self.vocoder.predict_f0(read_from[None])[0].cpu().numpy().astype(np.float64)
+    if F0M == 'converted':
+        if (src_f0 > 0).sum() < 2 or target_f0.size < 2:
+            return None
+        moved = shift_f0_to_target(src_f0, log_f0_stats(src_f0), log_f0_stats(target_f0))
+    elif F0M == 'same':
         moved = src_f0
     elif F0M == 'meanonly':
         moved = shift_f0_to_target(src_f0, log_f0_stats(src_f0), log_f0_stats(target_f0), match_spread=False)
