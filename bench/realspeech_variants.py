@@ -302,9 +302,6 @@ if SHARPEN or TSHARP:
 CLASSMATCH = int(os.environ.get('CLASSMATCH', '0'))
 CM_TAU = float(os.environ.get('CM_TAU', '0.1'))
 CM_SHRINK = float(os.environ.get('CM_SHRINK', '10'))
-def _speech(mel):
-    level = mel.mean(dim=0)
-    return level >= level.max() - _conv.SPEECH_FRAME_RANGE
 def _centred_features(self, wav, mel):
     feats = self.content_features(wav, mel.shape[-1]).float()
     return torch.nn.functional.normalize(feats - feats.mean(dim=1, keepdim=True), dim=0)  # (D, T)
@@ -320,11 +317,11 @@ def _kmeans(x, k, iters=25):
                 cent[c] = torch.nn.functional.normalize(members.mean(dim=0), dim=0)
     return cent
 def _class_matched(self, wav, mel, references):
-    from vcconv.audio import load_audio, preprocess, log_mel
+    from vcconv.audio import load_audio, preprocess
     ref_wav = preprocess(load_audio(references[0], self.audio.sample_rate), self.audio, trim=True)
-    ref_mel = log_mel(torch.from_numpy(ref_wav).to(self.device), self.audio)
+    ref_mel = self.reference_mel(references[0])  # the same trimmed clip's log-mel, cached
     fs, fr = _centred_features(self, wav, mel), _centred_features(self, ref_wav, ref_mel)
-    ms, mr = _speech(mel), _speech(ref_mel)
+    ms, mr = _conv.speech_frames(mel), _conv.speech_frames(ref_mel)
     cent = _kmeans(torch.cat([fs[:, ms].T, fr[:, mr].T]), CLASSMATCH)
     ws = torch.softmax(fs.T @ cent.T / CM_TAU, dim=1)  # (T_s, K)
     wr = torch.softmax(fr[:, mr].T @ cent.T / CM_TAU, dim=1)

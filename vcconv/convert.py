@@ -421,12 +421,17 @@ class Converter:
                                                               "features": t2 - t1, "model": t3 - t2, "vocoder": t4 - t3})
 
 
-def band_statistics(mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-band mean and std ``(n_mels, 1)`` of the speech frames of a log-mel ``(n_mels, T)``:
-    frames whose mean is within :data:`SPEECH_FRAME_RANGE` of the loudest (all frames if
-    fewer than 8 are)."""
+def speech_frames(mel: torch.Tensor) -> torch.Tensor:
+    """``(T,)`` bool: the frames of a log-mel ``(n_mels, T)`` whose mean is within
+    :data:`SPEECH_FRAME_RANGE` of the loudest."""
     level = mel.mean(dim=0)
-    speech = level >= level.max() - SPEECH_FRAME_RANGE
+    return level >= level.max() - SPEECH_FRAME_RANGE
+
+
+def band_statistics(mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-band mean and std ``(n_mels, 1)`` of the speech frames of a log-mel ``(n_mels, T)``
+    (:func:`speech_frames`; all frames if fewer than 8 are)."""
+    speech = speech_frames(mel)
     frames = mel[:, speech] if int(speech.sum()) >= 8 else mel
     return frames.mean(dim=1, keepdim=True), frames.std(dim=1, keepdim=True).clamp(min=1e-3)
 
