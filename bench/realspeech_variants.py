@@ -147,13 +147,10 @@ def transfer_f0(self, source_mel, target_f0):
     from vcconv.pitch import interpolate_unvoiced, log_f0_stats, shift_f0_to_target
     if not F0M:
         return _orig_transfer(self, source_mel, target_f0)
-    read_from = _LAST_CONVERTED[0] if F0M == 'converted' else source_mel
-    src_f0 = self.vocoder.predict_f0(read_from[None])[0].cpu().numpy().astype(np.float64)
-    if F0M == 'converted':
-        if (src_f0 > 0).sum() < 2 or target_f0.size < 2:
-            return None
-        moved = shift_f0_to_target(src_f0, log_f0_stats(src_f0), log_f0_stats(target_f0))
-    elif F0M == 'same':
+    if F0M == 'converted':  # the package's own transfer, reading the converted mel
+        return _orig_transfer(self, _LAST_CONVERTED[0], target_f0)
+    src_f0 = self.vocoder.predict_f0(source_mel[None])[0].cpu().numpy().astype(np.float64)
+    if F0M == 'same':
         moved = src_f0
     elif F0M == 'meanonly':
         moved = shift_f0_to_target(src_f0, log_f0_stats(src_f0), log_f0_stats(target_f0), match_spread=False)
