@@ -96,6 +96,18 @@ class System:
             raise SystemExit(f"{label}: @f0 needs an F0-driven vocoder")
         self.params = sum(p.numel() for p in self.voc.parameters()) if isinstance(self.voc, torch.nn.Module) else 0
 
+    @property
+    def f0_driven(self) -> bool:
+        return hasattr(self.voc, "predict_f0")
+
+    @torch.no_grad()
+    def conversion_pass(self, mel: torch.Tensor, f0: np.ndarray | None = None) -> np.ndarray:
+        """What ``vcconv convert`` asks of an F0-driven vocoder per utterance: read the source's F0
+        from its mel ``(n_mels, T)``, then render the (converted) mel with a given F0 (here the
+        same mel and the F0 moved up 3 st), voiced where the mel is. Output ``(N,)``."""
+        src_f0 = self.voc.predict_f0(mel[None])
+        return self.voc(mel[None], f0=src_f0 * 2 ** (3 / 12), voicing_from_mel=True)[0].float().numpy()
+
     @torch.no_grad()
     def __call__(self, mel: torch.Tensor, f0: np.ndarray | None = None) -> np.ndarray:
         if self.use_f0:
@@ -126,14 +138,17 @@ def measure(ref: np.ndarray, out: np.ndarray, ref_f0: np.ndarray, sr: int) -> di
 
 
 def rtf(system: System, mels: list[torch.Tensor], f0s: list[np.ndarray], threads: int, hop: int, sr: int,
-        repeats: int = 2) -> float:
+        repeats: int = 2, conversion: bool = False) -> float:
+    """Vocoder seconds per second of audio, best of ``repeats``: copy synthesis, or with
+    ``conversion`` the pass ``vcconv convert`` makes (:meth:`System.conversion_pass`)."""
     torch.set_num_threads(threads)
-    system(mels[0][:, :50], f0s[0][:50])  # warm-up
+    run = system.conversion_pass if conversion else system
+    run(mels[0][:, :50], f0s[0][:50])  # warm-up
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
         for mel, f0 in zip(mels, f0s):
-            system(mel, f0)
+            run(mel, f0)
         best = min(best, time.perf_counter() - t0)
     seconds = sum((m.shape[-1] - 1) * hop for m in mels) / sr
     return best / seconds
@@ -145,14 +160,15 @@ def fmt(v: float, digits: int = 3) -> str:
 
 def table(results: dict, systems: list[System]) -> str:
     head = "| vocoder | params | " + " | ".join(f"{name} ({'↑' if d == 'higher' else '↓'})" for _, name, d in METRICS)
-    head += " | RTF 1 thr | RTF 2 thr |"
-    lines = [head, "|" + "---|" * (len(METRICS) + 4)]
+    head += " | RTF 1 thr | RTF 2 thr | RTF conv. 1 thr |"
+    lines = [head, "|" + "---|" * (len(METRICS) + 5)]
     for s in systems:
         r = results[s.label]
         cells = [f"{fmt(r['mean'][k])} ± {fmt(r['ci'][k])}" for k, _, _ in METRICS]
         params = f"{s.params / 1e6:.2f} M" if s.params else "-"
         lines.append(f"| {s.label} | {params} | " + " | ".join(cells) +
-                     f" | {fmt(r.get('rtf1', math.nan), 4)} | {fmt(r.get('rtf2', math.nan), 4)} |")
+                     f" | {fmt(r.get('rtf1', math.nan), 4)} | {fmt(r.get('rtf2', math.nan), 4)}"
+                     f" | {fmt(r.get('rtf_conv1', math.nan), 4)} |")
     return "\n".join(lines)
 
 
@@ -263,6 +279,8 @@ def main(argv: list[str] | None = None) -> dict:
         r = {"mean": mean, "ci": ci, "n": len(per[s.label])}
         for t in threads:
             r[f"rtf{t}"] = rtf(s, mels, f0s, t, audio.hop_length, audio.sample_rate)
+        if s.f0_driven and not s.use_f0:
+            r["rtf_conv1"] = rtf(s, mels, f0s, 1, audio.hop_length, audio.sample_rate, conversion=True)
         results[s.label] = r
     tab = table(results, systems)
     paired_tab, paired = paired_table(per, systems)
@@ -322,7 +340,9 @@ def write_doc(path: Path, summary: dict, tab: str, notes: Path | None) -> None:
         *(["`@f0` = driven by the F0 extracted (WORLD DIO) from the original waveform instead of the vocoder's own "
            "mel-based F0 prediction; not available in voice conversion (there is no waveform); shown to separate "
            "F0 errors from the rest."] if any(v.endswith("@f0") for v in summary["systems"].values()) else []),
-        "RTF = vocoder seconds per second of audio on this machine's CPU (2 cores, shared), best of 2 runs.",
+        "RTF = vocoder seconds per second of audio on this machine's CPU (2 cores, shared), best of 2 runs; "
+        "RTF conv. = the pass `vcconv convert` makes of an F0-driven vocoder (F0 read from the mel, then the mel "
+        "rendered with a given F0: no copy-synthesis post-filter blend).",
         "",
         "## Kept",
         "",
