@@ -188,3 +188,21 @@ def test_eval_cache_restore_drops_looping_transcripts(tmp_path):
     again = EvalCache(None, asr=True, f0=False, asr_engine="whisper")
     again.restore(path)
     assert again._text == {"a|1|1": "fine words"}
+
+
+def test_rescore_asr_redoes_only_looping_rows():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "rescore_asr.py"
+    spec = importlib.util.spec_from_file_location("rescore_asr_under_test", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = [{"output": "a.wav", "ref_text": "the cat sat", "hyp_text": "the cat sat", "word_errors": "0",
+             "ref_words": "3", "wer": "0"},
+            {"output": "b.wav", "ref_text": "the cat sat", "hyp_text": "a long time since the pandemic " * 12,
+             "word_errors": "70", "ref_words": "3", "wer": "23.3"}]
+    heard = []
+    assert mod.rescore_rows(rows, hear=lambda p: heard.append(p) or "the cat sad") == 1
+    assert heard == ["b.wav"]
+    assert rows[1]["word_errors"] == 1 and rows[1]["wer"] == 1 / 3 and rows[0]["wer"] == "0"
