@@ -130,6 +130,54 @@ def test_adversarial_phases_update_only_their_player():
     assert all(p.requires_grad for p in clf)  # unfrozen after the encoder steps
 
 
+def test_mel_gan_trains_discriminator_and_decoder_in_turn():
+    """With ``mel_gan_weight`` each auto-encoder step is followed by one discriminator step; the
+    classifier phase leaves the discriminator alone; the adversarial term ramps in."""
+    from contextlib import nullcontext
+
+    torch.manual_seed(0)
+    cfg = {**VARIANTS["adversarial"], "mel_gan_weight": 0.5, "mel_gan_anneal_steps": 4, "mel_disc_channels": 4}
+    model = build_model("adversarial", cfg).train()
+    assert model.mel_gan_weight_at(0) == 0.0 and model.mel_gan_weight_at(2) == pytest.approx(0.25)
+    assert model.mel_gan_weight_at(40) == pytest.approx(0.5)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    disc, clf = list(model.mel_disc.parameters()), list(model.classifier.parameters())
+    ids = {id(p) for p in disc + clf}
+    ae = [p for p in model.parameters() if id(p) not in ids]
+    for step in range(5):
+        before_d, before_ae = _snapshot(disc), _snapshot(ae)
+        losses = model.train_step(model, opt, _batch(), step, nullcontext, 1.0)
+        phase = model.phase_at(step)
+        assert _changed(before_d, disc) == (phase != "clf") and _changed(before_ae, ae) == (phase != "clf")
+        if phase != "clf":
+            assert {"mel_adv", "mel_fm", "mel_disc"} <= set(losses) and float(losses["mel_disc"]) > 0
+            assert not any(k.startswith("_") for k in losses)
+    assert all(p.requires_grad for p in disc + clf)
+    assert not any(k.startswith("_") for k in model.loss(_batch(), 3))
+
+
+def test_mel_gan_without_classifier_and_export_drops_the_discriminator(tmp_path):
+    from contextlib import nullcontext
+
+    from vcconv.checkpoint import export_model, save_safetensors
+
+    torch.manual_seed(0)
+    model = build_model("adain", {**TINY, "mel_gan_weight": 0.1, "mel_disc_channels": 4}).train()
+    assert model.classifier is None and model.train_step is not None
+    before = _snapshot(list(model.mel_disc.parameters()))
+    losses = model.train_step(model, torch.optim.AdamW(model.parameters(), lr=1e-2), _batch(), 0, nullcontext, 1.0)
+    assert "mel_disc" in losses and _changed(before, list(model.mel_disc.parameters()))
+    cfg = RunConfig(model_kind="adain", model=dict(model.cfg.to_dict()))
+    path = save_safetensors(model.eval(), cfg, tmp_path / "run.safetensors")
+    export_model(path, tmp_path / "out.safetensors")
+    released, rcfg = load_model_file(tmp_path / "out.safetensors", "cpu")
+    assert released.mel_disc is None and rcfg.model["mel_gan_weight"] == 0.0
+    assert not any(k.startswith("mel_disc.") for k in released.state_dict())
+    src, ref = torch.randn(1, 80, 20) - 5, torch.randn(1, 80, 13) - 5
+    with torch.no_grad():
+        assert torch.allclose(released(src, ref), model(src, ref), atol=0.05)  # fp16 weights
+
+
 def test_confusion_loss_is_zero_at_uniform():
     from vcconv.models.adversarial import confusion_loss
 

@@ -324,6 +324,9 @@ def export_model(source: str | Path, output: str | Path, *, fp16: bool = True, s
     of the converted log-mel between the exported and the original weights on a fixed test input.
     """
     model, cfg = load_model_file(source, "cpu")
+    if getattr(model, "mel_disc", None) is not None:  # training-only: not released
+        model.drop_training_parts()
+        cfg.model["mel_gan_weight"] = 0.0
     if strength is not None:
         cfg.convert["strength"] = check_strength(strength)
     if spectrum_match is not None:

@@ -137,6 +137,13 @@ class AdaINVC(nn.Module):
         Returns the content mean ``(B, content_dim, T)``, the L1 reconstruction loss of the
         standardised ``batch["mel"]`` and the KL term (zero when off or in eval mode).
         """
+        mu, pred, x, kl = self.reconstruct(batch)
+        return mu, F.l1_loss(pred, x), kl
+
+    def reconstruct(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`reconstruction` before the loss: the content mean ``(B, content_dim, T)``, the
+        decoder's standardised mel and the standardised ``batch["mel"]`` (both ``(B, n_mels, T)``),
+        and the KL term."""
         x = self.norm(batch["mel"])
         if self.cfg.content_input != "mel":
             content_in = self.encoder_input(batch["mel"], batch.get("content_in"))
@@ -150,4 +157,4 @@ class AdaINVC(nn.Module):
         else:
             z, kl = mu, mu.new_zeros(())
         spk = self.speaker_encoder(self.norm(batch["ref"]))
-        return mu, F.l1_loss(self.decoder(z, spk), x), kl
+        return mu, self.decoder(z, spk), x, kl

@@ -63,6 +63,12 @@ class AdversarialConfig(AdaINConfig):
     clf_steps: int = 3  # then this many classifier steps per encoder step (the paper used 5)
     clf_channels: int = 128
     clf_layers: int = 3
+    # adversarial mel loss on the reconstruction (vcconv.models.mel_gan; 0 = off): generator
+    # weight after a linear ramp over mel_gan_anneal_steps, feature-matching weight, D width
+    mel_gan_weight: float = 0.0
+    mel_fm_weight: float = 2.0
+    mel_gan_anneal_steps: int = 500
+    mel_disc_channels: int = 32
 
 
 @dataclass
@@ -144,6 +150,16 @@ class AdversarialVC(AdaINVC):
             if cfg.clf_steps < 1:
                 raise ConfigError(f"clf_steps must be >= 1 (got {cfg.clf_steps})")
             self.classifier = SpeakerClassifier(cfg.content_dim, cfg.clf_channels, cfg.n_speakers, cfg.clf_layers, cfg.kernel)
+        self.mel_disc: nn.Module | None = None
+        if cfg.mel_gan_weight > 0:
+            from vcconv.models.mel_gan import MelDiscriminator
+
+            self.mel_disc = MelDiscriminator(cfg.mel_disc_channels)
+
+    def drop_training_parts(self) -> None:
+        """Remove what only training uses and is not released (the mel discriminator)."""
+        self.mel_disc = None
+        self.cfg.mel_gan_weight = 0.0
 
     # ----------------------------------------------------------------- schedule
     def phase_at(self, step: int) -> str:
@@ -156,6 +172,11 @@ class AdversarialVC(AdaINVC):
             return "clf"
         step -= c.clf_warmup_steps
         return "clf" if step % (c.clf_steps + 1) < c.clf_steps else "enc"
+
+    def mel_gan_weight_at(self, step: int) -> float:
+        c = self.cfg
+        ramp = min(1.0, step / c.mel_gan_anneal_steps) if c.mel_gan_anneal_steps > 0 else 1.0
+        return c.mel_gan_weight * ramp
 
     def adversarial_weight_at(self, step: int) -> float:
         c = self.cfg
@@ -171,32 +192,47 @@ class AdversarialVC(AdaINVC):
         """Every loss term of one batch; gradients only where ``phase`` trains.
 
         ``"total"`` is always the auto-encoder's objective (so the logged value
-        means the same in every phase); ``"clf_loss"`` the classifier's.
+        means the same in every phase); ``"clf_loss"`` the classifier's. With the mel
+        discriminator (not in ``"clf"`` phases) ``"_pred"`` / ``"_x"`` carry the decoder's
+        and the true standardised mel ``(B, n_mels, T)`` for its own step.
         """
         with torch.set_grad_enabled(torch.is_grad_enabled() and phase != "clf"):
-            mu, rec, kl = self.reconstruction(batch)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and phase != "ae"):
-            logits = self.classifier(mu.detach() if phase == "clf" else mu)
-        clf_loss = F.cross_entropy(logits.float(), batch["speaker"])
-        adv = confusion_loss(logits)
-        w = self.adversarial_weight_at(step)
-        total = rec + self.kl_weight_at(step) * kl + w * adv
-        acc = (logits.argmax(dim=1) == batch["speaker"]).float().mean()
-        return {"total": total, "recon": rec, "kl": kl, "clf_loss": clf_loss, "adv": adv, "clf_acc": acc,
-                "adv_weight": torch.tensor(w)}
+            mu, pred, x, kl = self.reconstruct(batch)
+            rec = F.l1_loss(pred, x)
+        total = rec + self.kl_weight_at(step) * kl
+        out = {"recon": rec, "kl": kl}
+        if self.classifier is not None:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and phase != "ae"):
+                logits = self.classifier(mu.detach() if phase == "clf" else mu)
+            w = self.adversarial_weight_at(step)
+            adv = confusion_loss(logits)
+            total = total + w * adv
+            out.update(clf_loss=F.cross_entropy(logits.float(), batch["speaker"]), adv=adv,
+                       clf_acc=(logits.argmax(dim=1) == batch["speaker"]).float().mean(), adv_weight=torch.tensor(w))
+        if self.mel_disc is not None and phase != "clf":
+            from vcconv.models.mel_gan import generator_losses
+
+            with torch.no_grad():
+                real = self.mel_disc(x)
+            mel_adv, mel_fm = generator_losses(real, self.mel_disc(pred))
+            total = total + self.mel_gan_weight_at(step) * (mel_adv + self.cfg.mel_fm_weight * mel_fm)
+            out.update(mel_adv=mel_adv, mel_fm=mel_fm, _pred=pred, _x=x)
+        out["total"] = total
+        return out
 
     def loss(self, batch: dict, step: int = 0) -> dict:
         """As :meth:`AdaINVC.loss`, plus ``clf_loss``, ``adv``, ``clf_acc``, ``adv_weight`` when the
         classifier exists (``"total"`` then includes the annealed adversarial term)."""
-        if self.classifier is None:
+        if self.classifier is None and self.mel_disc is None:
             return super().loss(batch, step)
-        return {k: (v if k == "total" else v.detach()) for k, v in self._terms(batch, step, "enc").items()}
+        return {k: (v if k == "total" else v.detach()) for k, v in self._terms(batch, step, "enc").items()
+                if not k.startswith("_")}
 
     @property
     def train_step(self):
         """The alternating step the training loop calls instead of its default one (``None``
         without a classifier, so ``--model adain`` trains exactly like AdaIN-VC)."""
-        return self._alternating_step if self.classifier is not None else None
+        return self._alternating_step if (self.classifier is not None or self.mel_disc is not None) else None
 
     def _alternating_step(self, train_model, optimizer: torch.optim.Optimizer, batch: dict, step: int,
                           amp_ctx, grad_clip: float) -> dict:
@@ -205,10 +241,11 @@ class AdversarialVC(AdaINVC):
         ``train_model`` (possibly the DDP wrapper) is not called: gradients are
         averaged over ranks by hand.
         """
-        phase = self.phase_at(step)
-        clf_params = list(self.classifier.parameters())
-        clf_ids = {id(p) for p in clf_params}
-        ae_params = [p for p in self.parameters() if id(p) not in clf_ids and p.requires_grad]
+        phase = self.phase_at(step) if self.classifier is not None else "ae"
+        clf_params = list(self.classifier.parameters()) if self.classifier is not None else []
+        disc_params = list(self.mel_disc.parameters()) if self.mel_disc is not None else []
+        others = {id(p) for p in clf_params + disc_params}
+        ae_params = [p for p in self.parameters() if id(p) not in others and p.requires_grad]
         optimizer.zero_grad(set_to_none=True)
         if phase == "clf":
             with amp_ctx():
@@ -216,16 +253,30 @@ class AdversarialVC(AdaINVC):
             losses["clf_loss"].backward()
             params = clf_params
         else:
-            with _frozen(clf_params):
+            with _frozen(clf_params + disc_params):
                 with amp_ctx():
                     losses = self._terms(batch, step, phase)
                 losses["total"].backward()
             params = ae_params
-        _all_reduce_grads(params)
-        if grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, grad_clip)
-        optimizer.step()  # AdamW skips the parameters whose grad is None: the other player stays put
+        _step(optimizer, params, grad_clip)  # AdamW skips the parameters whose grad is None
+        pred, x = losses.pop("_pred", None), losses.pop("_x", None)
+        if pred is not None:
+            optimizer.zero_grad(set_to_none=True)
+            from vcconv.models.mel_gan import discriminator_loss
+
+            with amp_ctx():
+                losses["mel_disc"] = discriminator_loss(self.mel_disc(x), self.mel_disc(pred.detach()))
+            losses["mel_disc"].backward()
+            _step(optimizer, disc_params, grad_clip)
         return {k: v.detach() for k, v in losses.items()}
+
+
+def _step(optimizer: torch.optim.Optimizer, params: list[nn.Parameter], grad_clip: float) -> None:
+    """Average ``params``' gradients over ranks, clip them, step (only they hold gradients)."""
+    _all_reduce_grads(params)
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
 
 
 class AdaINFamily(AdversarialVC):
