@@ -68,7 +68,7 @@ class AdversarialConfig(AdaINConfig):
     mel_gan_weight: float = 0.0
     mel_fm_weight: float = 2.0
     mel_gan_anneal_steps: int = 500
-    mel_disc_channels: int = 32
+    mel_disc_channels: int = 16
 
 
 @dataclass

@@ -24,16 +24,16 @@ __all__ = ["MelDiscriminator", "discriminator_loss", "generator_losses"]
 class MelDiscriminator(nn.Module):
     """``(B, n_mels, T)`` standardised log-mel -> ``[(patch logits (B, L), feature maps)]``."""
 
-    def __init__(self, channels: int = 32):
+    def __init__(self, channels: int = 16):
         super().__init__()
-        c = channels
+        c = channels  # strided from the first layer: ~25 M multiply-adds per 80 x 128 patch at c = 16
         self.convs = nn.ModuleList([
-            weight_norm(nn.Conv2d(1, c, (3, 9), padding=(1, 4))),
+            weight_norm(nn.Conv2d(1, c, (3, 9), (2, 2), padding=(1, 4))),
             weight_norm(nn.Conv2d(c, 2 * c, (3, 9), (2, 2), padding=(1, 4))),
-            weight_norm(nn.Conv2d(2 * c, 2 * c, (3, 9), (2, 2), padding=(1, 4))),
-            weight_norm(nn.Conv2d(2 * c, 2 * c, (3, 3), padding=(1, 1))),
+            weight_norm(nn.Conv2d(2 * c, 4 * c, (3, 9), (2, 2), padding=(1, 4))),
+            weight_norm(nn.Conv2d(4 * c, 4 * c, (3, 3), padding=(1, 1))),
         ])
-        self.out = weight_norm(nn.Conv2d(2 * c, 1, (3, 3), padding=(1, 1)))
+        self.out = weight_norm(nn.Conv2d(4 * c, 1, (3, 3), padding=(1, 1)))
 
     def forward(self, mel: torch.Tensor) -> list[tuple[torch.Tensor, list[torch.Tensor]]]:
         return [_conv_stack(self.convs, self.out, mel[:, None].float())]
