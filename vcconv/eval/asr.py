@@ -7,7 +7,7 @@ Two recognisers, both offline:
   (``pip install 'vcconv[eval]'``).  Greedy decoding at temperature 0 with no
   conditioning on earlier text, so the same audio always gives the same words.  Greedy
   whisper tiny sometimes locks into a loop of made-up text (one 3 s clip gave 200 words);
-  where the text is as repetitive as whisper's own fallback threshold says (gzip
+  where the text is as repetitive as whisper's own fallback threshold says (zlib
   compression ratio > 2.4), it is decoded again with a 5-wide beam, still deterministic.
 * ``pocketsphinx`` (fallback): >= 5, English model inside the package, 16 kHz
   int16 only.  Its cepstral mean normalisation adapts across utterances, so a
@@ -96,7 +96,7 @@ def _whisper_decode(wav: np.ndarray, beam_size: int) -> str:
 
 
 def is_looping(text: str) -> bool:
-    """Whether ``text`` is as repetitive as a decoding loop: gzip compression ratio above
+    """Whether ``text`` is as repetitive as a decoding loop: zlib compression ratio above
     whisper's own fallback threshold (2.4). Ordinary sentences stay near 1."""
     raw = text.encode("utf-8")
     return bool(raw) and len(raw) / len(zlib.compress(raw)) > LOOP_COMPRESSION_RATIO

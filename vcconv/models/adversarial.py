@@ -222,7 +222,8 @@ class AdversarialVC(AdaINVC):
 
     def loss(self, batch: dict, step: int = 0) -> dict:
         """As :meth:`AdaINVC.loss`, plus ``clf_loss``, ``adv``, ``clf_acc``, ``adv_weight`` when the
-        classifier exists (``"total"`` then includes the annealed adversarial term)."""
+        classifier exists and ``mel_adv``, ``mel_fm`` with the mel discriminator (``"total"`` then
+        includes their annealed terms)."""
         if self.classifier is None and self.mel_disc is None:
             return super().loss(batch, step)
         return {k: (v if k == "total" else v.detach()) for k, v in self._terms(batch, step, "enc").items()
@@ -231,7 +232,7 @@ class AdversarialVC(AdaINVC):
     @property
     def train_step(self):
         """The alternating step the training loop calls instead of its default one (``None``
-        without a classifier, so ``--model adain`` trains exactly like AdaIN-VC)."""
+        without a classifier and a mel discriminator, so ``--model adain`` trains exactly like AdaIN-VC)."""
         return self._alternating_step if (self.classifier is not None or self.mel_disc is not None) else None
 
     def _alternating_step(self, train_model, optimizer: torch.optim.Optimizer, batch: dict, step: int,
