@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vcconv.eval.asr import cer, is_looping, rate, transcribe, wer  # noqa: E402
-from vcconv.eval.conversion import EVAL_SR, EvalCache, summarize, write_csv  # noqa: E402
+from vcconv.eval.asr import is_looping, transcribe  # noqa: E402
+from vcconv.eval.conversion import EVAL_SR, EvalCache, summarize, text_scores, write_csv  # noqa: E402
 
 
 def rescore_rows(rows: list[dict], hear=None) -> int:
@@ -34,11 +34,7 @@ def rescore_rows(rows: list[dict], hear=None) -> int:
     for row in rows:
         if not is_looping(row.get("hyp_text") or ""):
             continue
-        row["hyp_text"] = hear(row["output"])
-        row["word_errors"], row["ref_words"] = wer(row["ref_text"], row["hyp_text"])
-        row["char_errors"], row["ref_chars"] = cer(row["ref_text"], row["hyp_text"])
-        row["wer"] = rate(row["word_errors"], row["ref_words"])
-        row["cer"] = rate(row["char_errors"], row["ref_chars"])
+        row.update(text_scores(row["ref_text"], hear(row["output"])))
         changed += 1
     return changed
 

@@ -92,7 +92,7 @@ class System:
         self.use_f0 = spec.endswith("@f0")
         self.spec = spec[:-3] if self.use_f0 else spec
         self.voc = load_vocoder(self.spec, audio, "cpu")
-        if self.use_f0 and not hasattr(self.voc, "predict_f0"):
+        if self.use_f0 and not self.f0_driven:
             raise SystemExit(f"{label}: @f0 needs an F0-driven vocoder")
         self.params = sum(p.numel() for p in self.voc.parameters()) if isinstance(self.voc, torch.nn.Module) else 0
 

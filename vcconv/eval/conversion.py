@@ -260,16 +260,12 @@ def evaluate_pairs(
 
         # intelligibility
         if asr:
-            from vcconv.eval.asr import cer, rate, wer
+            from vcconv.eval.asr import rate, wer
 
             ref = text or feats.transcript(src)
             hyp = feats.transcript(out, out_wav) if out_wav is not None else ""
             row["ref_source"] = "text" if text else "asr"
-            row["ref_text"], row["hyp_text"] = ref, hyp
-            row["word_errors"], row["ref_words"] = wer(ref, hyp)
-            row["char_errors"], row["ref_chars"] = cer(ref, hyp)
-            row["wer"] = rate(row["word_errors"], row["ref_words"])
-            row["cer"] = rate(row["char_errors"], row["ref_chars"])
+            row.update(text_scores(ref, hyp))
             if text:  # the recogniser's own floor on the unconverted source
                 row["src_word_errors"] = wer(text, feats.transcript(src))[0]
                 row["wer_source"] = rate(row["src_word_errors"], row["ref_words"])
@@ -340,6 +336,16 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, f
 
     half = float(t.ppf(0.5 + confidence / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
     return mean, half, n
+
+
+def text_scores(ref: str, hyp: str) -> dict:
+    """A row's word and character columns: ``ref_text``, ``hyp_text``, ``word_errors``,
+    ``ref_words``, ``char_errors``, ``ref_chars``, ``wer``, ``cer``."""
+    from vcconv.eval.asr import cer, rate, wer
+
+    (we, rw), (ce, rc) = wer(ref, hyp), cer(ref, hyp)
+    return {"ref_text": ref, "hyp_text": hyp, "word_errors": we, "ref_words": rw, "char_errors": ce,
+            "ref_chars": rc, "wer": rate(we, rw), "cer": rate(ce, rc)}
 
 
 def _numeric(value) -> bool:
