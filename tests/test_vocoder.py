@@ -807,3 +807,26 @@ def test_hnf_f0_head_skips_segments_whose_mel_is_at_another_pitch(tmp_path):
     replaced = (batch["mel"] - log_mel(batch["wav"], CFG))[:, :, 2:-2].mean(dim=(1, 2)) > 0.5
     assert replaced.any() and (~replaced).any()
     assert torch.equal(batch["f0_matches_mel"], ~replaced)
+
+
+def test_sigterm_ends_the_loop_checkpointed_and_restores_the_handler(tmp_path):
+    import os
+    import signal
+
+    from vcconv.checkpoint import load_training_state
+    from vcconv.vocoder.train import train_vocoder, vocoder_config
+
+    manifest = tiny_manifest(tmp_path)
+    sets = [f"{k}={v}" for k, v in TINY.items()] + ["batch_size=2", "segment_frames=16", "num_threads=1",
+                                                     "log_every=1", "val_every=1000"]
+    before = signal.getsignal(signal.SIGTERM)
+
+    def kill_at_step_3(step, total, means):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    run = tmp_path / "run"
+    result = train_vocoder(run, manifest, vocoder_config("hnf", sets, max_steps=1000), progress=kill_at_step_3)
+    assert result["stop"] == f"signal {int(signal.SIGTERM)}" and result["steps"] == 3
+    assert load_training_state(run)["step"] == 3 and (run / "model.safetensors").is_file()
+    assert signal.getsignal(signal.SIGTERM) is before

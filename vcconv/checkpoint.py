@@ -355,3 +355,23 @@ def export_model(source: str | Path, output: str | Path, *, fp16: bool = True, s
     with torch.no_grad():
         diff = (model(src, ref, **extra) - reloaded(src, ref, **extra)).abs().max().item() if hasattr(model, "speaker") else 0.0
     return {"bytes": out.stat().st_size, "params": sum(p.numel() for p in model.parameters()), "max_diff": diff}
+
+
+def catch_stop_signals(flag: list[int]) -> dict:
+    """SIGTERM / SIGINT end the loop after the current step, so the run checkpoints before exiting."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, lambda signum, frame: flag.append(signum))
+    return previous
+
+
+def restore_signals(previous: dict) -> None:
+    import signal
+
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)

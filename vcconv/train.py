@@ -24,7 +24,15 @@ import numpy as np
 import torch
 
 from vcconv.audio import LOG_FLOOR, AudioConfig, mel_filterbank
-from vcconv.checkpoint import default_device, load_training_state, save_safetensors, save_training_state, unwrap
+from vcconv.checkpoint import (
+    catch_stop_signals,
+    default_device,
+    load_training_state,
+    restore_signals,
+    save_safetensors,
+    save_training_state,
+    unwrap,
+)
 from vcconv.config import RunConfig
 from vcconv.data.augment import ChannelAugment
 from vcconv.data.features import build_cache, cache_path, default_cache_dir, load_cached, prepared_waveform
@@ -552,7 +560,7 @@ def train(
 
     train_step = getattr(unwrap(model), "train_step", None)
     stop_signal: list[int] = []
-    previous_handlers = _catch_stop_signals(stop_signal)
+    previous_handlers = catch_stop_signals(stop_signal)
     model.train()
     while step < tc.max_steps:
         if time.time() - start > budget_s:
@@ -603,7 +611,7 @@ def train(
             checkpoint()
             last_ckpt = time.time()
     checkpoint()
-    _restore_signals(previous_handlers)
+    restore_signals(previous_handlers)
     if rank == 0:
         save_safetensors(model, cfg, run_dir / "model.safetensors")
     if log_file:
@@ -612,26 +620,6 @@ def train(
         torch.distributed.barrier()
     return {"steps": step, "wall_s": time.time() - start, "stop": stop_reason, "best_val": best_val,
             "run_dir": str(run_dir)}
-
-
-def _catch_stop_signals(flag: list[int]) -> dict:
-    """SIGTERM / SIGINT end the loop after the current step, so the run checkpoints before exiting."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    previous = {}
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        previous[sig] = signal.signal(sig, lambda signum, frame: flag.append(signum))
-    return previous
-
-
-def _restore_signals(previous: dict) -> None:
-    import signal
-
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)
 
 
 class LossModule(torch.nn.Module):

@@ -17,7 +17,8 @@ computed from the segment itself.  Validation: fixed 1 s segments of the
 
 ``train.time_budget_min`` counts the *cumulative* training time of the run:
 a run stopped and resumed with the same command ends where an uninterrupted one
-would, and the cosine learning-rate schedule follows the same clock.
+would, and the cosine learning-rate schedule follows the same clock.  SIGTERM or
+SIGINT ends the loop after the current step, checkpointed, so ``kill`` loses nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +37,13 @@ import numpy as np
 import torch
 
 from vcconv.audio import AudioConfig, load_audio, log_mel, preprocess
-from vcconv.checkpoint import default_device, load_training_state, save_training_state
+from vcconv.checkpoint import (
+    catch_stop_signals,
+    default_device,
+    load_training_state,
+    restore_signals,
+    save_training_state,
+)
 from vcconv.config import RunConfig, TrainConfig, apply_overrides
 from vcconv.data.manifest import Utterance, read_manifest
 from vcconv.errors import AudioError, DataError
@@ -399,11 +406,16 @@ def train_vocoder(
     running: dict[str, float] = {}
     n_running = 0
     stop = "max_steps"
+    stop_signal: list[int] = []
+    previous_handlers = catch_stop_signals(stop_signal)
     model.train()
     try:
         while step < tc.max_steps:
             if train_s >= budget_s:
                 stop = "time_budget"
+                break
+            if stop_signal:
+                stop = f"signal {stop_signal[0]}"
                 break
             t0 = time.time()
             frac = train_s / budget_s if math.isfinite(budget_s) else step / max(1, tc.max_steps)
@@ -444,6 +456,7 @@ def train_vocoder(
     finally:
         checkpoint()
         log_file.close()
+        restore_signals(previous_handlers)
     if val_batches:
         val = validate(model, val_batches, dev)
         best_val = min(best_val, val["total"])
