@@ -80,3 +80,26 @@ def test_conversion_reports_the_threads_it_chose(monkeypatch):
     conv = Converter(vocoder="griffinlim:2", device="cpu")
     assert [conv.convert(src, [ref]).threads for _ in range(3)] == [2, 2, 2]
     assert len(calls) == 1
+
+
+def test_written_weights_and_audio_get_the_umask_mode_not_0600(tmp_path):
+    import os
+    import stat
+
+    import numpy as np
+    import torch
+
+    from vcconv.audio import save_audio
+    from vcconv.checkpoint import save_safetensors
+    from vcconv.config import RunConfig
+    from vcconv.system import new_file_mode
+
+    old = os.umask(0o027)
+    try:
+        assert new_file_mode() == 0o640
+        weights = save_safetensors(torch.nn.Linear(2, 2), RunConfig(), tmp_path / "m.safetensors")
+        wav = save_audio(tmp_path / "a.wav", np.zeros(160, dtype=np.float32), 16000)
+    finally:
+        os.umask(old)
+    for path in (weights, wav):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640, path

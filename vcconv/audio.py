@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from vcconv.errors import AudioError
+from vcconv.system import new_file_mode
 
 log = logging.getLogger(__name__)
 
@@ -547,18 +548,12 @@ def save_audio(path: str | Path, wav: np.ndarray | torch.Tensor, sample_rate: in
     os.close(fd)
     try:
         sf.write(tmp, wav, sample_rate, subtype="PCM_16", format="WAV")
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
+        os.chmod(tmp, new_file_mode())  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # --------------------------------------------------------------------- spectra

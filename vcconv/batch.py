@@ -38,6 +38,7 @@ except ImportError:  # pragma: no cover - not POSIX
 
 from vcconv.audio import AUDIO_EXTENSIONS, load_audio, save_audio
 from vcconv.errors import AudioError, DataError, VcconvError
+from vcconv.system import new_file_mode
 
 log = logging.getLogger(__name__)
 
@@ -621,7 +622,7 @@ def _write_failures(path: Path, failures: list[tuple[str, str]]) -> Path | None:
             f.write("path\tproblem\n")
             for p, problem in failures:
                 f.write(f"{p}\t{' '.join(problem.split())}\n")
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

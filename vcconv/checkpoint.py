@@ -28,6 +28,7 @@ from torch import nn
 
 from vcconv.config import RunConfig, check_fraction, check_split_hz, check_strength
 from vcconv.errors import ModelError, VcconvError
+from vcconv.system import new_file_mode
 
 
 def default_device(device: str | torch.device | None = None) -> torch.device:
@@ -62,6 +63,7 @@ def save_safetensors(model: nn.Module, cfg: RunConfig, path: str | Path, *, fp16
         meta[k] = v if isinstance(v, str) else json.dumps(v)
     tmp = path.with_name(f".{path.name}.part")
     save_file(state, str(tmp), metadata=meta)
+    os.chmod(tmp, new_file_mode())  # safetensors writes 0600
     os.replace(tmp, path)
     return path
 

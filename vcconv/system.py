@@ -19,6 +19,13 @@ log = logging.getLogger(__name__)
 PRETRAINED_ENV = "VCCONV_PRETRAINED"
 
 
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0o666 less the process umask (mkstemp and safetensors give 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def pretrained_dir() -> Path:
     """The ``pretrained/`` folder in the repository root, next to the ``vcconv`` package."""
     return Path(__file__).resolve().parent.parent / "pretrained"

@@ -48,6 +48,7 @@ import numpy as np
 from vcconv.audio import clipped_fraction, load_audio, resample, save_audio, speech_activity, split_at_pauses
 from vcconv.data.prepare import REPORT_COLUMNS
 from vcconv.errors import AudioError, DataError
+from vcconv.system import new_file_mode
 
 log = logging.getLogger(__name__)
 
@@ -815,7 +816,7 @@ def _write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
