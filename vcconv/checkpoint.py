@@ -373,6 +373,7 @@ def catch_stop_signals(flag: list[int]) -> dict:
 
 
 def restore_signals(previous: dict) -> None:
+    """Put back the handlers that :func:`catch_stop_signals` replaced."""
     import signal
 
     for sig, handler in previous.items():
