@@ -157,3 +157,20 @@ def test_init_from_keeps_the_architecture_and_adds_an_adversary(corpus, tmp_path
         main(["train", "--data", str(corpus), "--out", str(tmp_path / "bad"), "--max-steps", "1", "--device", "cpu",
               "--init-from", str(base), *_sets(train_only + ["model.channels=32"])])
     assert exc.value.code == 2 and "do not fit" in capsys.readouterr().err
+
+
+def test_a_failing_run_gives_back_the_callers_signal_handlers(corpus, tmp_path):
+    import signal
+
+    from vcconv.cli.train import build_run_config
+    from vcconv.train import train
+
+    cfg = build_run_config("adain", None, TINY, max_steps=6, time_budget=None)
+    before = signal.getsignal(signal.SIGINT)
+
+    def fail(step, total, means):
+        raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        train(tmp_path / "run", corpus, cfg, device="cpu", progress=fail)
+    assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C works again in the caller's session

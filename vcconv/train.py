@@ -562,56 +562,58 @@ def train(
     stop_signal: list[int] = []
     previous_handlers = catch_stop_signals(stop_signal)
     model.train()
-    while step < tc.max_steps:
-        if time.time() - start > budget_s:
-            stop_reason = "time_budget"
-            break
-        if stop_signal:
-            stop_reason = f"signal {stop_signal[0]}"
-            break
-        batch = {k: v.to(dev) for k, v in sampler.sample(tc.batch_size).items()}
-        if train_step is not None:
-            losses = train_step(train_model, optimizer, batch, step, amp_ctx, tc.grad_clip)
-        else:
-            with amp_ctx():
-                losses = train_model(batch, step) if distributed else train_model.loss(batch, step)
-            optimizer.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            if tc.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(param_groups, tc.grad_clip)
-            optimizer.step()
-        step += 1
-        for k, v in losses.items():
-            running[k] = running.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
-        n_running += 1
-        if not math.isfinite(float(losses["total"].detach())):
-            raise RuntimeError(f"loss became {float(losses['total'].detach())} at step {step}; lower train.lr")
-        if step % tc.log_every == 0 or step == tc.max_steps:
-            means = {k: v / n_running for k, v in running.items()}
-            if writer:
-                writer.writerow([step, round(time.time() - start, 1), "train", f"{means.get('total', 0):.5f}",
-                                 f"{means.get('recon', 0):.5f}", f"{means.get('kl', 0):.5f}",
-                                 json.dumps({k: round(v, 5) for k, v in means.items() if k not in ("total", "recon", "kl")})])
-                log_file.flush()
-            if progress and rank == 0:
-                progress(step, tc.max_steps, means)
-            running, n_running = {}, 0
-        if val_sampler is not None and step % tc.val_every == 0 and rank == 0:
-            val = validate(unwrap(model), val_sampler, tc, dev)
-            best_val = min(best_val, val["total"])
-            if writer:
-                writer.writerow([step, round(time.time() - start, 1), "valid", f"{val['total']:.5f}",
-                                 f"{val.get('recon', 0):.5f}", f"{val.get('kl', 0):.5f}", "{}"])
-                log_file.flush()
-        if sample_fn is not None and rank == 0 and step % tc.samples_every == 0:
-            model.eval()
-            sample_fn(unwrap(model), cfg.to_dict(), run_dir / "samples" / f"step{step:07d}", step)
-            model.train()
-        if step % tc.ckpt_every == 0 or time.time() - last_ckpt > 300:
-            checkpoint()
-            last_ckpt = time.time()
-    checkpoint()
-    restore_signals(previous_handlers)
+    try:
+        while step < tc.max_steps:
+            if time.time() - start > budget_s:
+                stop_reason = "time_budget"
+                break
+            if stop_signal:
+                stop_reason = f"signal {stop_signal[0]}"
+                break
+            batch = {k: v.to(dev) for k, v in sampler.sample(tc.batch_size).items()}
+            if train_step is not None:
+                losses = train_step(train_model, optimizer, batch, step, amp_ctx, tc.grad_clip)
+            else:
+                with amp_ctx():
+                    losses = train_model(batch, step) if distributed else train_model.loss(batch, step)
+                optimizer.zero_grad(set_to_none=True)
+                losses["total"].backward()
+                if tc.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(param_groups, tc.grad_clip)
+                optimizer.step()
+            step += 1
+            for k, v in losses.items():
+                running[k] = running.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
+            n_running += 1
+            if not math.isfinite(float(losses["total"].detach())):
+                raise RuntimeError(f"loss became {float(losses['total'].detach())} at step {step}; lower train.lr")
+            if step % tc.log_every == 0 or step == tc.max_steps:
+                means = {k: v / n_running for k, v in running.items()}
+                if writer:
+                    writer.writerow([step, round(time.time() - start, 1), "train", f"{means.get('total', 0):.5f}",
+                                     f"{means.get('recon', 0):.5f}", f"{means.get('kl', 0):.5f}",
+                                     json.dumps({k: round(v, 5) for k, v in means.items() if k not in ("total", "recon", "kl")})])
+                    log_file.flush()
+                if progress and rank == 0:
+                    progress(step, tc.max_steps, means)
+                running, n_running = {}, 0
+            if val_sampler is not None and step % tc.val_every == 0 and rank == 0:
+                val = validate(unwrap(model), val_sampler, tc, dev)
+                best_val = min(best_val, val["total"])
+                if writer:
+                    writer.writerow([step, round(time.time() - start, 1), "valid", f"{val['total']:.5f}",
+                                     f"{val.get('recon', 0):.5f}", f"{val.get('kl', 0):.5f}", "{}"])
+                    log_file.flush()
+            if sample_fn is not None and rank == 0 and step % tc.samples_every == 0:
+                model.eval()
+                sample_fn(unwrap(model), cfg.to_dict(), run_dir / "samples" / f"step{step:07d}", step)
+                model.train()
+            if step % tc.ckpt_every == 0 or time.time() - last_ckpt > 300:
+                checkpoint()
+                last_ckpt = time.time()
+        checkpoint()
+    finally:
+        restore_signals(previous_handlers)  # also when the loop raises: a caller's Ctrl-C must work again
     if rank == 0:
         save_safetensors(model, cfg, run_dir / "model.safetensors")
     if log_file:
