@@ -140,7 +140,10 @@ def measure(ref: np.ndarray, out: np.ndarray, ref_f0: np.ndarray, sr: int) -> di
 def rtf(system: System, mels: list[torch.Tensor], f0s: list[np.ndarray], threads: int, hop: int, sr: int,
         repeats: int = 2, conversion: bool = False) -> float:
     """Vocoder seconds per second of audio, best of ``repeats``: copy synthesis, or with
-    ``conversion`` the pass ``vcconv convert`` makes (:meth:`System.conversion_pass`)."""
+    ``conversion`` the pass ``vcconv convert`` makes (:meth:`System.conversion_pass`).
+    NaN (printed n/a) when no utterance is timed (``--rtf-utts 0``)."""
+    if not mels:
+        return float("nan")
     torch.set_num_threads(threads)
     run = system.conversion_pass if conversion else system
     run(mels[0][:, :50], f0s[0][:50])  # warm-up
@@ -232,7 +235,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--system", action="append", default=[], help="LABEL=SPEC (repeatable); GL-32 and GL-100 always run")
     ap.add_argument("--n", type=int, default=54, help="utterances (>= 50 for the report)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--rtf-utts", type=int, default=8, help="utterances timed for the real-time factor")
+    ap.add_argument("--rtf-utts", type=int, default=8, help="utterances timed for the real-time factor (0: none)")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--json", type=Path, default=None, help="also write all numbers as JSON here")
     ap.add_argument("--doc", type=Path, default=None, help="write the markdown report here (e.g. docs/vocoder.md)")

