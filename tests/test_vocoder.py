@@ -598,6 +598,38 @@ def test_gan_stage_trains_discriminators_and_resumes_them(tmp_path):
     assert any(not torch.equal(d0[k], d1[k]) for k in d0)  # resumed discriminators kept training
 
 
+def test_discriminators_learn_at_the_corpus_loudness_only_with_the_unit_rms_gain():
+    """At -23 dBFS the discriminators, as initialised, stay near chance (8 parts x 0.5 = 4.0):
+    their biases dwarf the signal.  Brought to unit RMS by the input gain the trainer uses,
+    they separate a harmonic tone from the same tone with its harmonics' phases changed
+    (equal power spectrum, as a vocoder's output differs from speech) within a few steps."""
+    from vcconv.vocoder.gan import Discriminators, discriminator_loss, unit_rms_gain
+
+    gen = torch.Generator().manual_seed(0)
+    t = torch.arange(2048) / 16000.0
+    f0 = 120.0 + 60.0 * torch.rand(4, 1, generator=gen)
+    phases = 2 * math.pi * torch.rand(4, 10, generator=gen)
+    harmonic = lambda ph: sum(torch.sin(2 * math.pi * k * f0 * t + ph[:, k - 1:k]) / k for k in range(1, 11))  # noqa: E731
+    real, fake = harmonic(torch.zeros_like(phases)), harmonic(phases)
+    rms = 10 ** (-23 / 20)
+    real, fake = real * rms / real.pow(2).mean().sqrt(), fake * rms / fake.pow(2).mean().sqrt()
+
+    def trained_loss(gain: float) -> float:
+        torch.manual_seed(0)
+        disc = Discriminators(input_gain=gain)
+        opt = torch.optim.AdamW(disc.parameters(), lr=1e-3, betas=(0.8, 0.99))
+        for _ in range(25):
+            loss = discriminator_loss(disc(real), disc(fake))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return float(loss.detach())
+
+    assert unit_rms_gain(-23.0) == pytest.approx(1 / rms)
+    plain, scaled = trained_loss(1.0), trained_loss(unit_rms_gain(-23.0))
+    assert scaled < 3.5 and scaled < plain - 0.3
+
+
 def test_sampler_feeds_model_mels_aligned_with_their_segments(tmp_path):
     import random
 

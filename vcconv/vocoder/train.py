@@ -358,7 +358,7 @@ def train_vocoder(
         val_batches = [vs.sample(VALID_SEGMENTS // 2, tc.segment_frames, vrng) for _ in range(2)]
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, betas=(0.8, 0.99))
-    gan = GANStage(tc, dev) if tc.gan_after_steps >= 0 else None
+    gan = GANStage(tc, dev, cfg.audio.target_dbfs) if tc.gan_after_steps >= 0 else None
     step, train_s, best_val = 0, 0.0, float("inf")
     if resume is not None:
         model.load_state_dict(resume["model"])
@@ -468,11 +468,11 @@ def train_vocoder(
 class GANStage:
     """Discriminators, their optimizer and the generator's adversarial terms (vcconv.vocoder.gan)."""
 
-    def __init__(self, tc, dev: torch.device):
-        from vcconv.vocoder.gan import Discriminators
+    def __init__(self, tc, dev: torch.device, target_dbfs: float):
+        from vcconv.vocoder.gan import Discriminators, unit_rms_gain
 
         self.tc = tc
-        self.disc = Discriminators().to(dev)
+        self.disc = Discriminators(input_gain=unit_rms_gain(target_dbfs)).to(dev)
         self.opt = torch.optim.AdamW(self.disc.parameters(), lr=tc.disc_lr, betas=(0.8, 0.99))
 
     def step(self, pred: torch.Tensor, wav: torch.Tensor, regression: torch.Tensor) -> dict:
