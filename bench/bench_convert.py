@@ -130,17 +130,31 @@ def make_inputs(seconds: float, tmp: Path, speech: Path | None = None) -> tuple[
 # ------------------------------------------------------------------ measuring
 
 
-def measure(conv: Converter, src: Path, ref: Path, threads: int, runs: int) -> dict:
+def measure(conv: Converter, src: Path, ref: Path, threads: int, runs: int, fresh_reference: bool = False) -> dict:
     """Median seconds per audio second of each stage (and of the whole call, wall and CPU).
-    ``threads=0``: the converter's own choice (idle cores), re-made at every call."""
+    ``threads=0``: the converter's own choice (idle cores), re-made at every call.
+    ``fresh_reference``: every call gets a new copy of the reference, so nothing the converter
+    caches per reference (speaker vector adaptation, F0, spectrum) is reused: a one-shot conversion."""
+    import shutil
+
     conv.threads = threads
     conv._auto_threads = None  # a fresh load measurement for this row (it is then reused for 5 s)
     seconds = sf.info(str(src)).duration
-    conv.convert(src, [ref])  # warm-up
+    copies = iter(range(10**6))
+
+    def reference() -> Path:
+        if not fresh_reference:
+            return ref
+        copy = ref.with_name(f"{ref.stem}_{next(copies)}{ref.suffix}")
+        shutil.copy(ref, copy)
+        return copy
+
+    conv.convert(src, [reference()])  # warm-up
     rows, used = [], set()
     for _ in range(runs):
+        this_ref = reference()
         c0, w0 = time.process_time(), time.perf_counter()
-        res = conv.convert(src, [ref])
+        res = conv.convert(src, [this_ref])
         rows.append({**res.timings, "total": time.perf_counter() - w0, "cpu": time.process_time() - c0})
         used.add(res.threads)
     out = {k: statistics.median(r[k] for r in rows) / seconds for k in rows[0]}
@@ -219,14 +233,15 @@ def main() -> None:
         conv = Converter(model, args.vocoder, "cpu")
         results = {}
         settings = (("threads 1", 1, False), ("threads 2", 2, False), ("automatic", 0, False),
-                    ("threads 2, under load", 2, True), ("automatic, under load", 0, True))
+                    ("threads 2, under load", 2, True), ("automatic, under load", 0, True),
+                    ("automatic, one-shot (new reference)", 0, False))
         for label, threads, load in settings:
             with console.status(f"{label}: warm-up + {runs} run(s)..."):
                 hog = busy_process() if load else None
                 if hog:
                     time.sleep(0.5)  # let it start spinning before the converter looks at the load
                 try:
-                    results[label] = measure(conv, src, ref, threads, runs)
+                    results[label] = measure(conv, src, ref, threads, runs, fresh_reference="one-shot" in label)
                 finally:
                     if hog:
                         hog.kill()
@@ -234,11 +249,11 @@ def main() -> None:
         load1 = os.getloadavg()
 
     table = Table(title=f"RTF = compute seconds / audio seconds (median of {runs} after a warm-up, {seconds:g} s input)")
-    for col in ("setting", "threads used", "features", "model", "vocoder", "whole convert()", "CPU s / audio s"):
+    for col in ("setting", "threads used", "reference", "features", "model", "vocoder", "whole convert()", "CPU s / audio s"):
         table.add_column(col, justify="left" if col == "setting" else "right")
     for label, r in results.items():
-        table.add_row(label, r["threads"], f"{r['features']:.4f}", f"{r['model']:.4f}", f"{r['vocoder']:.4f}",
-                      f"{r['total']:.4f}", f"{r['cpu']:.4f}")
+        table.add_row(label, r["threads"], f"{r['reference']:.4f}", f"{r['features']:.4f}", f"{r['model']:.4f}",
+                      f"{r['vocoder']:.4f}", f"{r['total']:.4f}", f"{r['cpu']:.4f}")
     console.print(table)
 
     t2 = Table(title=f"{args.long_minutes:g}-minute input, fresh process, {args.long_threads} thread(s)")
@@ -261,8 +276,10 @@ def main() -> None:
     console.print(f"oversubscription: threads 2 under load is {under / plain:.1f}x the unloaded threads-2 time; "
                   f"automatic under load is {auto_load / auto_idle:.1f}x the unloaded automatic time; "
                   f"load average {load1[0]:.2f} at the end")
+    one_shot = results["automatic, one-shot (new reference)"]["total"]
     console.print(f"goal whole convert() RTF <= {GOAL_CONVERT_RTF} (automatic threads): idle {auto_idle:.4f} -> "
-                  f"{ok(auto_idle <= GOAL_CONVERT_RTF)}, under load {auto_load:.4f} -> {ok(auto_load <= GOAL_CONVERT_RTF)}")
+                  f"{ok(auto_idle <= GOAL_CONVERT_RTF)}, under load {auto_load:.4f} -> {ok(auto_load <= GOAL_CONVERT_RTF)}, "
+                  f"one-shot with a new reference {one_shot:.4f} -> {ok(one_shot <= GOAL_CONVERT_RTF)}")
 
 
 if __name__ == "__main__":

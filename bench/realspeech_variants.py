@@ -40,6 +40,11 @@ Same arguments as realspeech_check.py; the patch is chosen by environment variab
                     CM_MODEL=1: then the moved source takes the source's place in the usual source mix
     TSHARP=a,w      the decoder's output sharpened in time before the source mix: mel + a x (mel - its
                     moving average over w frames), an unsharp mask against the decoder's smeared transitions
+    ADAPT=n,lr[,reg]  test-time speaker adaptation: the speaker vector from the encoder is refined by n
+                    Adam steps (learning rate lr) that minimise the decoder's L1 reconstruction of the
+                    reference clips (standardised log-mel, from their own content code) plus reg x the
+                    squared distance to the encoder's vector (default 0); ADAPT_MEAN=1 starts every
+                    clip's refinement from the mean vector and refines one vector on all clips
 
     F0_MODE=same python bench/realspeech_variants.py --split valid --models-only \
         --model B=pretrained/adain-whisper.safetensors --source-mix 1 --spectrum-match 0 \
@@ -346,5 +351,31 @@ def _convert_classmatch(self, source, references, speaker):
     return _finish(self, converted, mel, references, target_f0)
 if CLASSMATCH:
     _conv.Converter._convert = _convert_classmatch
+ADAPT = os.environ.get('ADAPT', '')
+def _adapted_speaker_vector(self, references):
+    """The encoder's mean vector ``(1, S)`` refined on the reference clips (ADAPT above)."""
+    from vcconv.audio import load_audio, preprocess, log_mel
+    parts = [float(x) for x in ADAPT.split(',')]
+    steps, lr, reg = int(parts[0]), parts[1], parts[2] if len(parts) > 2 else 0.0
+    with torch.no_grad():
+        start = _library_speaker_vector(self, references)
+        clips = []
+        for ref in references:
+            wav = preprocess(load_audio(ref, self.audio.sample_rate), self.audio, trim=True)
+            mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
+            content = self._content(mel, self.content_features(wav, mel.shape[-1]))
+            clips.append((content, self.model.norm(mel[None])))
+    vector = start.clone().requires_grad_(True)
+    opt = torch.optim.Adam([vector], lr=lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            loss = sum(torch.nn.functional.l1_loss(self.model.decoder(c, vector), x) for c, x in clips) / len(clips)
+            loss = loss + reg * (vector - start).pow(2).sum()
+            vector.grad, = torch.autograd.grad(loss, [vector])
+            opt.step()
+    return vector.detach()
+_library_speaker_vector = _conv.Converter.speaker_vector
+if ADAPT:
+    _conv.Converter.speaker_vector = _adapted_speaker_vector
 sys.argv = ['realspeech_check.py'] + sys.argv[1:]
 runpy.run_path(os.path.join(BENCH, 'realspeech_check.py'), run_name='__main__')

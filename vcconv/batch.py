@@ -496,11 +496,13 @@ def run_jobs(
     source_mix: float | None = None,
     spectrum_spread: float | None = None,
     source_mix_high: float | None = None,
+    adapt_steps: int | None = None,
 ) -> BatchSummary:
     """Run ``jobs`` (see the module docstring).  ``threads=0``: ``max(1, idle cores // workers)``
     (:func:`vcconv.system.cpu_threads`, measured once at the start).
-    ``strength``, ``pitch_shift``, ``f0``, ``spectrum_match``, ``spectrum_spread``, ``source_mix`` and ``source_mix_high`` are :class:`~vcconv.convert.Converter`
-    options (``None``: the model's own).
+    ``strength``, ``pitch_shift``, ``f0``, ``spectrum_match``, ``spectrum_spread``, ``source_mix``,
+    ``source_mix_high`` and ``adapt_steps`` are :class:`~vcconv.convert.Converter` options
+    (``None``: the model's own).
 
     ``progress(done, total)`` is called as jobs finish (skipped ones count as done).
     ``failures_file`` is written when anything failed, and removed when nothing did.
@@ -513,7 +515,8 @@ def run_jobs(
     options = {"strength": strength, "pitch_shift": pitch_shift,  # strength None: the model's own
                "f0": f0 or DEFAULT_F0}
     options.update(given_options(spectrum_match=spectrum_match, source_mix=source_mix,
-                                 spectrum_spread=spectrum_spread, source_mix_high=source_mix_high))
+                                 spectrum_spread=spectrum_spread, source_mix_high=source_mix_high,
+                                 adapt_steps=adapt_steps))
     if not is_builtin_model(model):  # "world" has no file
         model = resolve_model_path(model).resolve()  # a missing model fails here, before any worker starts
     workers = max(1, int(workers))
@@ -652,6 +655,7 @@ def convert_dir(
     source_mix: float | None = None,
     spectrum_spread: float | None = None,
     source_mix_high: float | None = None,
+    adapt_steps: int | None = None,
 ) -> BatchSummary:
     """Convert every audio file under ``in_dir`` to the voice of ``references``.
 
@@ -667,7 +671,7 @@ def convert_dir(
                     threads=threads, progress=progress, failures_file=Path(out_dir) / FAILURES_FILE,
                     clean_folders=[out_dir], strength=strength, pitch_shift=pitch_shift, f0=f0,
                     spectrum_match=spectrum_match, source_mix=source_mix, spectrum_spread=spectrum_spread,
-                    source_mix_high=source_mix_high)
+                    source_mix_high=source_mix_high, adapt_steps=adapt_steps)
 
 
 def convert_pairs(
@@ -689,6 +693,7 @@ def convert_pairs(
     source_mix: float | None = None,
     spectrum_spread: float | None = None,
     source_mix_high: float | None = None,
+    adapt_steps: int | None = None,
 ) -> BatchSummary:
     """Convert the rows of a ``source,target,output`` CSV (see :func:`read_pairs`).
 
@@ -705,7 +710,7 @@ def convert_pairs(
                        threads=threads, progress=progress, failures_file=None,
                        strength=strength, pitch_shift=pitch_shift, f0=f0,
                     spectrum_match=spectrum_match, source_mix=source_mix, spectrum_spread=spectrum_spread,
-                    source_mix_high=source_mix_high)
+                    source_mix_high=source_mix_high, adapt_steps=adapt_steps)
     summary.stale_parts_removed = removed
     summary.total += len(refused)
     summary.failed += len(refused)

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vcconv.adaptation import store_adaptation
 from vcconv.config import RunConfig, check_fraction, check_split_hz, check_strength
 from vcconv.errors import ModelError, VcconvError
 from vcconv.system import new_file_mode
@@ -316,10 +317,11 @@ def load_model_file(path: str | Path, device: str | torch.device | None = None) 
 def export_model(source: str | Path, output: str | Path, *, fp16: bool = True, strength: float | None = None,
                  spectrum_match: float | None = None, source_mix: float | None = None,
                  spectrum_spread: float | None = None, source_mix_high: float | None = None,
-                 source_mix_split_hz: float | None = None) -> dict:
+                 source_mix_split_hz: float | None = None, adapt_steps: int | None = None,
+                 adapt_lr: float | None = None, adapt_reg: float | None = None) -> dict:
     """Write released weights for ``source`` (run dir or safetensors) and check what fp16 costs.
     ``strength`` / ``spectrum_match`` / ``spectrum_spread`` / ``source_mix`` / ``source_mix_high`` /
-    ``source_mix_split_hz``: conversion defaults stored with the model (``None``: keep the source's;
+    ``source_mix_split_hz`` / ``adapt_steps`` / ``adapt_lr`` / ``adapt_reg``: conversion defaults stored with the model (``None``: keep the source's;
     a ``source_mix`` given without ``source_mix_high`` drops a stored high-band share).
 
     Returns ``{"bytes", "params", "max_diff"}``: ``max_diff`` is the largest absolute difference
@@ -343,6 +345,7 @@ def export_model(source: str | Path, output: str | Path, *, fp16: bool = True, s
         cfg.convert["source_mix_split_hz"] = check_split_hz(source_mix_split_hz, cfg.audio)
     if spectrum_spread is not None:
         cfg.convert["spectrum_spread"] = check_fraction(spectrum_spread, "--spectrum-spread")
+    store_adaptation(cfg.convert, adapt_steps, adapt_lr, adapt_reg)
     out = save_safetensors(model, cfg, output, fp16=fp16)
     reloaded, _ = load_model_file(out, "cpu")
     gen = torch.Generator().manual_seed(0)

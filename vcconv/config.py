@@ -102,7 +102,8 @@ class AugmentConfig:
     reference: bool = True  # augment the speaker reference
 
 
-CONVERT_KEYS = {"strength", "spectrum_match", "spectrum_spread", "source_mix", "source_mix_high", "source_mix_split_hz"}
+CONVERT_KEYS = {"strength", "spectrum_match", "spectrum_spread", "source_mix", "source_mix_high", "source_mix_split_hz",
+                "adapt_steps", "adapt_lr", "adapt_reg"}
 DEFAULT_MIX_SPLIT_HZ = 1500.0  # where a two-band source mix switches from source_mix to source_mix_high
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vcconv.adaptation import DEFAULT_ADAPT_LR, DEFAULT_ADAPT_REG, check_adapt_rate, check_adapt_steps, refine_speaker
 from vcconv.audio import AudioConfig, load_audio, log_mel, mel_band_centres, normalize_loudness, preprocess, save_audio
 from vcconv.checkpoint import default_device, load_model_file
 from vcconv.config import DEFAULT_MIX_SPLIT_HZ, check_fraction, check_split_hz, check_strength
@@ -94,7 +95,7 @@ class Converter:
                  pitch_shift: float = 0.0, strength: float | None = None, f0: str = DEFAULT_F0,
                  threads: int | None = None, spectrum_match: float | None = None,
                  source_mix: float | None = None, spectrum_spread: float | None = None,
-                 source_mix_high: float | None = None):
+                 source_mix_high: float | None = None, adapt_steps: int | None = None):
         """``strength``: 1 uses the target's speaker vector; above 1 it is pushed further
         away from the source's own vector, ``s = s_src + strength * (s_tgt - s_src)``
         (more target-like, at some cost in clarity); 0 keeps the source voice. ``None``: the
@@ -124,6 +125,12 @@ class Converter:
         above it (:meth:`mix_source`).  ``None``: the model's own when ``source_mix`` is not
         given either; a ``source_mix`` given alone is one share for every band.
 
+        ``adapt_steps`` (>= 0): test-time speaker adaptation, this many Adam steps that refine the
+        speaker vector on the reference clips' own reconstruction (:meth:`speaker_vector`,
+        :func:`vcconv.adaptation.refine_speaker`; 0 = the encoder's vector as it is).  ``None``:
+        the model's own (``vcconv export --adapt-steps``, with its ``--adapt-lr`` and
+        ``--adapt-reg``), else 0.
+
         ``threads`` (CPU): torch threads for :meth:`convert`; ``None`` or 0 chooses them at each
         call from the cores other processes leave idle (:func:`vcconv.system.cpu_threads`)."""
         self.device = default_device(device)
@@ -152,8 +159,12 @@ class Converter:
                                                   self.cfg.audio)
         self.spectrum_spread = check_fraction(own.get("spectrum_spread", 1.0) if spectrum_spread is None
                                               else spectrum_spread, "--spectrum-spread")
+        self.adapt_steps = check_adapt_steps(own.get("adapt_steps", 0) if adapt_steps is None else adapt_steps)
+        self.adapt_lr = check_adapt_rate(own.get("adapt_lr", DEFAULT_ADAPT_LR), "--adapt-lr", positive=True)
+        self.adapt_reg = check_adapt_rate(own.get("adapt_reg", DEFAULT_ADAPT_REG), "--adapt-reg", positive=False)
         self._ref_spectrum: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
         self._ref_mel: dict[str, torch.Tensor] = {}
+        self._ref_speaker: dict[tuple, torch.Tensor] = {}
         self.audio: AudioConfig = self.cfg.audio
         self.frontend = load_frontend(self.cfg.model.get("content_input", "mel"), threads or 0)
         self.vocoder = load_vocoder(vocoder, self.audio, self.device)
@@ -275,8 +286,24 @@ class Converter:
 
     @torch.no_grad()
     def speaker_vector(self, references: list[str | Path]) -> torch.Tensor:
-        """Mean speaker vector of one or more reference clips (silence-trimmed).  -> ``(1, speaker_dim)``."""
-        return torch.stack([self._speaker_of(load_audio(ref, self.audio.sample_rate)) for ref in references]).mean(dim=0)
+        """Mean speaker vector of one or more reference clips (silence-trimmed), refined on the
+        clips by ``adapt_steps`` steps of test-time adaptation when that is set (cached per
+        reference list and setting).  -> ``(1, speaker_dim)``."""
+        encoded = torch.stack([self._speaker_of(load_audio(ref, self.audio.sample_rate)) for ref in references]).mean(dim=0)
+        if self.adapt_steps == 0:
+            return encoded
+        key = (tuple(str(Path(r).resolve()) for r in references), self.adapt_steps, self.adapt_lr, self.adapt_reg)
+        if key not in self._ref_speaker:
+            clips = [self._reference_clip(ref) for ref in references]
+            self._ref_speaker[key] = refine_speaker(self.model, encoded, clips, self.adapt_steps,
+                                                    self.adapt_lr, self.adapt_reg)
+        return self._ref_speaker[key]
+
+    def _reference_clip(self, reference: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
+        """Content code ``(1, C, T)`` and log-mel ``(1, n_mels, T)`` of one silence-trimmed reference clip."""
+        mel = self.reference_mel(reference)
+        wav = preprocess(load_audio(reference, self.audio.sample_rate), self.audio, trim=True)
+        return self._content(mel, self.content_features(wav, mel.shape[-1])), mel[None]
 
     def _speaker_of(self, wav: np.ndarray) -> torch.Tensor:
         """``(N,)`` waveform at the model's rate -> speaker vector ``(1, speaker_dim)`` (silence trimmed)."""
@@ -460,7 +487,8 @@ def convert(source: str | Path, references: list[str | Path] | str | Path, outpu
             overwrite: bool = True, pitch_shift: float = 0.0, strength: float | None = None,
             f0: str = DEFAULT_F0, threads: int | None = None,
             spectrum_match: float | None = None, source_mix: float | None = None,
-            spectrum_spread: float | None = None, source_mix_high: float | None = None) -> ConversionResult:
+            spectrum_spread: float | None = None, source_mix_high: float | None = None,
+            adapt_steps: int | None = None) -> ConversionResult:
     """Convert one file and write ``output`` (16-bit WAV at the model's rate, atomically).
     ``threads=None``: chosen from the idle cores (see :class:`Converter`)."""
     if isinstance(references, (str, Path)):
@@ -472,7 +500,8 @@ def convert(source: str | Path, references: list[str | Path] | str | Path, outpu
         raise ModelError(f"{output}: refusing to write over an input file")
     options = {"pitch_shift": pitch_shift, "strength": strength, "f0": f0, "threads": threads}
     options.update(given_options(spectrum_match=spectrum_match, source_mix=source_mix,
-                                 spectrum_spread=spectrum_spread, source_mix_high=source_mix_high))
+                                 spectrum_spread=spectrum_spread, source_mix_high=source_mix_high,
+                                 adapt_steps=adapt_steps))
     conv = make_converter(model, vocoder, device, **options)
     result = conv.convert(source, references)
     save_audio(output, result.wav, result.sample_rate, overwrite=overwrite)

@@ -45,6 +45,8 @@ def batch_cmd(
                                                     "see 'vcconv convert --help')."),
     spectrum_spread: Optional[float] = typer.Option(None, "--spectrum-spread", help="0-1 (default: the model's own; "
                                                     "see 'vcconv convert --help')."),
+    adapt_steps: Optional[int] = typer.Option(None, "--adapt-steps", help="Test-time speaker adaptation steps, once "
+                                              "per target voice (default: the model's own; see 'vcconv convert --help')."),
 ) -> None:
     """Convert many files: IN_DIR --target REF -o OUT_DIR, or --pairs pairs.csv.
 
@@ -67,7 +69,8 @@ def batch_cmd(
                                        force=force, workers=workers, threads=threads, progress=cb,
                                        strength=strength, pitch_shift=pitch_shift, f0=f0,
                                        spectrum_match=spectrum_match, source_mix=source_mix,
-                                       spectrum_spread=spectrum_spread, source_mix_high=source_mix_high)
+                                       spectrum_spread=spectrum_spread, source_mix_high=source_mix_high,
+                                       adapt_steps=adapt_steps)
         what = str(pairs)
     else:
         if in_dir is None:
@@ -82,7 +85,8 @@ def batch_cmd(
                                      force=force, workers=workers, threads=threads, progress=cb,
                                      strength=strength, pitch_shift=pitch_shift, f0=f0,
                                        spectrum_match=spectrum_match, source_mix=source_mix,
-                                       spectrum_spread=spectrum_spread, source_mix_high=source_mix_high)
+                                       spectrum_spread=spectrum_spread, source_mix_high=source_mix_high,
+                                       adapt_steps=adapt_steps)
         what = f"{in_dir} -> {output}"
     with progress_callback("converting") as cb:
         summary = run(cb)

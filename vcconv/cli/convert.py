@@ -41,6 +41,10 @@ def convert_cmd(
     spectrum_spread: Optional[float] = typer.Option(None, "--spectrum-spread", help="0-1: how much of each band's "
                                                     "spread spectrum matching moves (0 = the means only, which keeps "
                                                     "more words). Default: the model's own, else 1."),
+    adapt_steps: Optional[int] = typer.Option(None, "--adapt-steps", help="Test-time speaker adaptation: this many "
+                                              "steps refine the speaker vector on the reference clips themselves "
+                                              "(0 = off; about 15 ms each per second of reference on one thread). "
+                                              "Default: the model's own, else 0."),
     threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: the cores other programs leave idle)."),
 ) -> None:
     """Convert SOURCE to the voice of --target and write -o OUTPUT."""
@@ -51,7 +55,8 @@ def convert_cmd(
         raise VcconvError(f"{output}: exists already (use --force to overwrite)")
     result = convert(source, target, output, model=model, vocoder=vocoder, device=device, pitch_shift=pitch_shift,
                      strength=strength, f0=f0, threads=threads, spectrum_match=spectrum_match,
-                     source_mix=source_mix, spectrum_spread=spectrum_spread, source_mix_high=source_mix_high)
+                     source_mix=source_mix, spectrum_spread=spectrum_spread, source_mix_high=source_mix_high,
+                     adapt_steps=adapt_steps)
     dur = len(result.wav) / result.sample_rate
     t = result.timings
     on = f" on {result.threads} thread(s)" if result.threads else ""

@@ -451,7 +451,8 @@ class WorldConverter:
     def __init__(self, vocoder: str | None = None, device: str | None = None, pitch_shift: float = 0.0,
                  strength: float | None = None, f0: str = "auto", threads: int | None = None,
                  spectrum_match: float | None = None, source_mix: float | None = None,
-                 spectrum_spread: float | None = None, source_mix_high: float | None = None):
+                 spectrum_spread: float | None = None, source_mix_high: float | None = None,
+                 adapt_steps: int | None = None):
         import torch
 
         require_pyworld()
@@ -463,7 +464,8 @@ class WorldConverter:
         from vcconv.convert import given_options
 
         given = list(given_options(spectrum_match=spectrum_match, source_mix=source_mix,
-                                   spectrum_spread=spectrum_spread, source_mix_high=source_mix_high))
+                                   spectrum_spread=spectrum_spread, source_mix_high=source_mix_high,
+                                   adapt_steps=adapt_steps))
         if given:
             raise ModelError(f"--{given[0].replace('_', '-')} does not apply to --model world (it maps the "
                              "envelope to the target's itself)")
