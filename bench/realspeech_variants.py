@@ -44,7 +44,9 @@ Same arguments as realspeech_check.py; the patch is chosen by environment variab
                     Adam steps (learning rate lr) that minimise the decoder's L1 reconstruction of the
                     reference clips (standardised log-mel, from their own content code) plus reg x the
                     squared distance to the encoder's vector (default 0); ADAPT_MEAN=1 starts every
-                    clip's refinement from the mean vector and refines one vector on all clips
+                    clip's refinement from the mean vector and refines one vector on all clips;
+                    ADAPT_PERBLOCK=1: one vector per decoder block (each starts from the encoder's and
+                    is held near it), so each AdaIN layer gets its own adapted scale and shift
 
     F0_MODE=same python bench/realspeech_variants.py --split valid --models-only \
         --model B=pretrained/adain-whisper.safetensors --source-mix 1 --spectrum-match 0 \
@@ -352,6 +354,13 @@ def _convert_classmatch(self, source, references, speaker):
 if CLASSMATCH:
     _conv.Converter._convert = _convert_classmatch
 ADAPT = os.environ.get('ADAPT', '')
+PERBLOCK = bool(os.environ.get('ADAPT_PERBLOCK'))
+def _decode_per_block(decoder, content, vectors):
+    """The decoder with vector ``vectors[i]`` ``(1, S)`` feeding block i."""
+    h = torch.nn.functional.leaky_relu(decoder.inp(content), 0.2)
+    for block, v in zip(decoder.blocks, vectors):
+        h = block(h, v)
+    return decoder.out(h)
 def _adapted_speaker_vector(self, references):
     """The encoder's mean vector ``(1, S)`` refined on the reference clips (ADAPT above)."""
     from vcconv.audio import load_audio, preprocess, log_mel
@@ -365,15 +374,30 @@ def _adapted_speaker_vector(self, references):
             mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
             content = self._content(mel, self.content_features(wav, mel.shape[-1]))
             clips.append((content, self.model.norm(mel[None])))
-    vector = start.clone().requires_grad_(True)
+    n = len(self.model.decoder.blocks) if PERBLOCK else 1
+    vector = start.repeat(n, 1).clone().requires_grad_(True)
     opt = torch.optim.Adam([vector], lr=lr)
     with torch.enable_grad():
         for _ in range(steps):
-            loss = sum(torch.nn.functional.l1_loss(self.model.decoder(c, vector), x) for c, x in clips) / len(clips)
-            loss = loss + reg * (vector - start).pow(2).sum()
+            if PERBLOCK:
+                rec = [_decode_per_block(self.model.decoder, c, vector.split(1)) for c, _ in clips]
+            else:
+                rec = [self.model.decoder(c, vector) for c, _ in clips]
+            loss = sum(torch.nn.functional.l1_loss(r, x) for r, (_, x) in zip(rec, clips)) / len(clips)
+            loss = loss + reg * (vector - start).pow(2).sum() / n
             vector.grad, = torch.autograd.grad(loss, [vector])
             opt.step()
-    return vector.detach()
+    if PERBLOCK:
+        self._per_block = vector.detach()
+    return vector.detach()[:1] if PERBLOCK else vector.detach()
+_library_convert_mel_pb = _conv.Converter.convert_mel
+@torch.no_grad()
+def _per_block_convert_mel(self, source_mel, speaker, features=None):
+    vectors = self._per_block.split(1)
+    content = self._content(source_mel, features)
+    return self.model.norm.inverse(_decode_per_block(self.model.decoder, content, vectors))[0]
+if ADAPT and PERBLOCK:
+    _conv.Converter.convert_mel = _per_block_convert_mel
 _library_speaker_vector = _conv.Converter.speaker_vector
 if ADAPT:
     _conv.Converter.speaker_vector = _adapted_speaker_vector

@@ -70,16 +70,16 @@ def test_converter_adapts_once_per_reference_and_the_setting_is_stored_and_check
     clip = [adapted._reference_clip(TARGET)]
     with torch.no_grad():
         assert reconstruction_error(adapted.model, s8, clip) < reconstruction_error(adapted.model, s0, clip)
-    mine = tmp_path / "mine.safetensors"
-    main(["export", str(ROOT / "pretrained" / "adain-base.safetensors"), "-o", str(mine),
-          "--adapt-steps", "12", "--adapt-lr", "0.02", "--adapt-reg", "0.5"])
-    stored = Converter(mine, vocoder="griffinlim:2", device="cpu")
+    from vcconv.checkpoint import export_model
+
+    mine, tuned = tmp_path / "mine.safetensors", tmp_path / "tuned.safetensors"
+    main(["export", str(ROOT / "pretrained" / "adain-base.safetensors"), "-o", str(mine), "--adapt-steps", "12"])
+    export_model(mine, tuned, adapt_lr=0.02, adapt_reg=0.5)  # keeps the stored steps
+    stored = Converter(tuned, vocoder="griffinlim:2", device="cpu")
     assert (stored.adapt_steps, stored.adapt_lr, stored.adapt_reg) == (12, 0.02, 0.5)
     assert Converter(mine, vocoder="griffinlim:2", device="cpu", adapt_steps=0).adapt_steps == 0
     with pytest.raises(ModelError, match="adapt-steps"):
         Converter(vocoder="griffinlim:2", device="cpu", adapt_steps=-1)
-    from vcconv.checkpoint import export_model
-
     with pytest.raises(ModelError, match="adapt-lr"):
         export_model(mine, tmp_path / "bad.safetensors", adapt_lr=0.0)
     assert not (tmp_path / "bad.safetensors").exists()

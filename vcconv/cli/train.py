@@ -77,11 +77,8 @@ def export_cmd(
     source_mix_split_hz: Optional[float] = typer.Option(None, "--source-mix-split-hz", help="Split frequency of a "
                                                         "two-band source mix in Hz (default: keep the source's, else 1500)."),
     adapt_steps: Optional[int] = typer.Option(None, "--adapt-steps", help="Test-time speaker adaptation steps stored "
-                                              "as this model's default (default: keep the source's, else 0 = off)."),
-    adapt_lr: Optional[float] = typer.Option(None, "--adapt-lr", help="Learning rate of those steps (default: keep "
-                                             "the source's, else 0.03)."),
-    adapt_reg: Optional[float] = typer.Option(None, "--adapt-reg", help="Weight of the penalty on the squared distance "
-                                              "from the encoder's vector (default: keep the source's, else 0.01)."),
+                                              "as this model's default (default: keep the source's, else 0 = off; "
+                                              "learning rate and penalty: vcconv.checkpoint.export_model)."),
 ) -> None:
     """Export a trained model as safetensors with its config in the metadata (what convert loads)."""
     from vcconv.checkpoint import export_model
@@ -92,6 +89,6 @@ def export_cmd(
     info = export_model(run, output, fp16=fp16, strength=strength, spectrum_match=spectrum_match,
                         source_mix=source_mix, spectrum_spread=spectrum_spread,
                         source_mix_high=source_mix_high, source_mix_split_hz=source_mix_split_hz,
-                        adapt_steps=adapt_steps, adapt_lr=adapt_lr, adapt_reg=adapt_reg)
+                        adapt_steps=adapt_steps)
     console.print(f"wrote {output} ({info['bytes'] / 1e6:.2f} MB, {info['params'] / 1e6:.2f} M parameters); "
                   f"max |log-mel difference| fp16 vs fp32 on a test input: {info['max_diff']:.2e}")
