@@ -47,6 +47,11 @@ Same arguments as realspeech_check.py; the patch is chosen by environment variab
                     clip's refinement from the mean vector and refines one vector on all clips;
                     ADAPT_PERBLOCK=1: one vector per decoder block (each starts from the encoder's and
                     is held near it), so each AdaIN layer gets its own adapted scale and shift
+    CONTENT_ADAPT=n,lr[,in]  test-time content refinement: the source's content code is refined by n Adam
+                    steps (learning rate lr) so that the decoder, with the source's own speaker vector,
+                    rebuilds the source's standardised log-mel; in=1 (default) instance-normalises the
+                    refined code as the encoder does (no per-channel offsets can carry the source's voice);
+                    then the refined code is decoded with the target's vector as usual
 
     F0_MODE=same python bench/realspeech_variants.py --split valid --models-only \
         --model B=pretrained/adain-whisper.safetensors --source-mix 1 --spectrum-match 0 \
@@ -401,5 +406,28 @@ if ADAPT and PERBLOCK:
 _library_speaker_vector = _conv.Converter.speaker_vector
 if ADAPT:
     _conv.Converter.speaker_vector = _adapted_speaker_vector
+CONTENT_ADAPT = os.environ.get('CONTENT_ADAPT', '')
+def _refined_content_convert_mel(self, source_mel, speaker, features=None):
+    from vcconv.models.layers import instance_norm
+    parts = CONTENT_ADAPT.split(',')
+    steps, lr = int(parts[0]), float(parts[1])
+    use_in = len(parts) < 3 or parts[2] != '0'
+    with torch.no_grad():
+        start = self._content(source_mel, features)
+        own = self.model.speaker(source_mel[None])
+        target = self.model.norm(source_mel[None])
+    code = start.clone().requires_grad_(True)
+    opt = torch.optim.Adam([code], lr=lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            c = instance_norm(code) if use_in else code
+            loss = torch.nn.functional.l1_loss(self.model.decoder(c, own), target)
+            code.grad, = torch.autograd.grad(loss, [code])
+            opt.step()
+    with torch.no_grad():
+        c = instance_norm(code) if use_in else code
+        return self.model.decode(c, speaker)[0]
+if CONTENT_ADAPT:
+    _conv.Converter.convert_mel = _refined_content_convert_mel
 sys.argv = ['realspeech_check.py'] + sys.argv[1:]
 runpy.run_path(os.path.join(BENCH, 'realspeech_check.py'), run_name='__main__')
