@@ -128,8 +128,8 @@ class Converter:
         ``adapt_steps`` (>= 0): test-time speaker adaptation, this many Adam steps that refine the
         speaker vector on the reference clips' own reconstruction (:meth:`speaker_vector`,
         :func:`vcconv.adaptation.refine_speaker`; 0 = the encoder's vector as it is).  ``None``:
-        the model's own (``vcconv export --adapt-steps``, with its ``--adapt-lr`` and
-        ``--adapt-reg``), else 0.
+        the model's own (``vcconv export --adapt-steps``; learning rate and penalty as stored by
+        :func:`vcconv.checkpoint.export_model`, else 0.03 and 0.01), else 0.
 
         ``threads`` (CPU): torch threads for :meth:`convert`; ``None`` or 0 chooses them at each
         call from the cores other processes leave idle (:func:`vcconv.system.cpu_threads`)."""

@@ -46,7 +46,7 @@ def batch_cmd(
     spectrum_spread: Optional[float] = typer.Option(None, "--spectrum-spread", help="0-1 (default: the model's own; "
                                                     "see 'vcconv convert --help')."),
     adapt_steps: Optional[int] = typer.Option(None, "--adapt-steps", help="Test-time speaker adaptation steps, once "
-                                              "per target voice (default: the model's own; see 'vcconv convert --help')."),
+                                              "per target voice and worker (default: the model's own; see 'vcconv convert --help')."),
 ) -> None:
     """Convert many files: IN_DIR --target REF -o OUT_DIR, or --pairs pairs.csv.
 
