@@ -47,6 +47,9 @@ Same arguments as realspeech_check.py; the patch is chosen by environment variab
                     clip's refinement from the mean vector and refines one vector on all clips;
                     ADAPT_PERBLOCK=1: one vector per decoder block (each starts from the encoder's and
                     is held near it), so each AdaIN layer gets its own adapted scale and shift
+    REF_CHANNEL=telephone  every reference clip reaches the converter through a telephone channel
+                    (vcconv.data.augment.telephone: 300-3400 Hz, 8-bit mu-law at 8 kHz); the sources (the
+                    check's ``*_a.wav`` halves and their ``*_a_8k.wav`` copies) are left as they are
     CONTENT_ADAPT=n,lr[,in]  test-time content refinement: the source's content code is refined by n Adam
                     steps (learning rate lr) so that the decoder, with the source's own speaker vector,
                     rebuilds the source's standardised log-mel; in=1 (default) instance-normalises the
@@ -128,7 +131,8 @@ def match_spectrum(self, mel, reference):
         offset = torch.nn.functional.avg_pool1d(pad, k, 1)[0].T
     matched = (mel - mean) * ratio + mean + offset
     return mel + self.spectrum_match * (matched - mel)
-_conv.Converter.match_spectrum = match_spectrum
+if SM or os.environ.get('SM_SMOOTH'):  # (until 2026-12-08 always: the same formula as the library's then)
+    _conv.Converter.match_spectrum = match_spectrum
 PF_ENV = float(os.environ.get('PF_ENV', '0'))
 PF_IT = int(os.environ.get('PF_IT', '0'))
 PF_POW = float(os.environ.get('PF_POW', '0'))
@@ -429,5 +433,16 @@ def _refined_content_convert_mel(self, source_mel, speaker, features=None):
         return self.model.decode(c, speaker)[0]
 if CONTENT_ADAPT:
     _conv.Converter.convert_mel = _refined_content_convert_mel
+REF_CHANNEL = os.environ.get('REF_CHANNEL', '')
+_library_load_audio = _conv.load_audio
+def _load_reference_through_channel(path, sr=None, *args, **kwargs):
+    wav = _library_load_audio(path, sr, *args, **kwargs)
+    name = os.path.basename(str(path))
+    if name.endswith('_a.wav') or name.endswith('_a_8k.wav'):
+        return wav
+    from vcconv.data.augment import telephone
+    return telephone(wav, sr or 16000)
+if REF_CHANNEL == 'telephone':
+    _conv.load_audio = _load_reference_through_channel
 sys.argv = ['realspeech_check.py'] + sys.argv[1:]
 runpy.run_path(os.path.join(BENCH, 'realspeech_check.py'), run_name='__main__')

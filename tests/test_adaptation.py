@@ -51,6 +51,22 @@ def test_the_penalty_keeps_the_vector_near_the_encoders():
         assert reconstruction_error(model, free, [(content, mel)]) < reconstruction_error(model, start, [(content, mel)])
 
 
+def test_the_error_leaves_out_bands_the_clip_does_not_carry():
+    import math
+
+    from vcconv.audio import LOG_FLOOR
+
+    model, content, mel = _tiny_model_and_clip(2)
+    phone = mel.clone()
+    phone[:, 50:, :] = math.log(LOG_FLOOR)  # an empty upper band, as in a telephone copy
+    with torch.no_grad():
+        speaker = torch.randn(1, 8)
+        err = (model.norm(model.decode(content, speaker)) - model.norm(phone)).abs()
+        assert torch.allclose(reconstruction_error(model, speaker, [(content, phone)]), err[:, :50].mean())
+        assert torch.allclose(reconstruction_error(model, speaker, [(content, mel)]),
+                              (model.norm(model.decode(content, speaker)) - model.norm(mel)).abs().mean())
+
+
 @pytest.mark.skipif(not (ROOT / "pretrained" / "adain-base.safetensors").exists(), reason="no shipped model")
 def test_converter_adapts_once_per_reference_and_the_setting_is_stored_and_checked(tmp_path):
     import inspect

@@ -172,6 +172,63 @@ def test_spectrum_match_moves_band_statistics_to_the_reference():
     assert torch.equal(conv.match_spectrum(mel, ref), mel)
 
 
+def test_spectrum_match_leaves_the_bands_a_telephone_reference_does_not_carry():
+    import math
+
+    import torch
+
+    from vcconv.audio import (LOG_FLOOR, band_statistics, carried_bands, load_audio, log_mel, matchable_bands,
+                              mel_band_centres, preprocess)
+    from vcconv.convert import Converter
+    from vcconv.data.augment import telephone
+
+    conv = Converter(vocoder="griffinlim:2", device="cpu", spectrum_match=1.0, spectrum_spread=1.0)
+    wav = preprocess(load_audio(TARGET, 16000), conv.audio, trim=True)
+    clean = band_statistics(log_mel(torch.from_numpy(wav), conv.audio))
+    phone = band_statistics(log_mel(torch.from_numpy(telephone(wav, 16000)), conv.audio))
+    centres = torch.as_tensor(mel_band_centres(conv.audio))
+    assert bool(carried_bands(clean[0][:, 0]).all()) and bool(matchable_bands(clean[0][:, 0], conv.audio).all())
+    from vcconv.data.augment import lowpass
+
+    low_rate = band_statistics(log_mel(torch.from_numpy(lowpass(wav, 16000, 5000.0)), conv.audio))
+    assert not bool(carried_bands(low_rate[0][:, 0]).all())  # empty above 5 kHz ...
+    assert bool(matchable_bands(low_rate[0][:, 0], conv.audio).all())  # ... but clean: every band is matched
+    carried = carried_bands(phone[0][:, 0])
+    assert bool(carried[(centres > 500) & (centres < 3000)].all()) and not bool(carried[centres > 3700].any())
+    voice = matchable_bands(phone[0][:, 0], conv.audio)
+    assert torch.equal(voice, carried & (centres >= 300))  # the high-passed low band is the channel's too
+    mel = log_mel(torch.from_numpy(load_audio(SOURCE, 16000)), conv.audio)
+    matched = conv.match_spectrum(mel, phone)
+    assert torch.equal(matched[~voice], mel[~voice])  # those bands keep the model's rendering
+    assert torch.allclose(band_statistics(matched)[0][voice], phone[0][voice], atol=0.1)  # speech frames shift a little
+    assert float(band_statistics(matched)[0][~carried].mean()) > float(phone[0][~carried].mean()) + 1  # not emptied
+    assert float(phone[0][~carried].max()) < math.log(LOG_FLOOR) + 1
+
+
+def test_reference_f0_of_a_telephone_clip_is_read_from_its_harmonics(tmp_path):
+    import numpy as np
+    import soundfile as sf
+    import torch
+
+    from vcconv.audio import band_statistics, lacks_low_band, load_audio, log_mel, preprocess
+    from vcconv.convert import Converter
+    from vcconv.data.augment import telephone
+
+    conv = Converter(device="cpu", threads=1)  # the F0-driven default vocoder
+    wav = load_audio(TARGET, 16000)
+    phone = tmp_path / "phone.wav"
+    sf.write(phone, telephone(wav, 16000), 16000)
+    clean_mel = log_mel(torch.from_numpy(preprocess(wav, conv.audio, trim=True)), conv.audio)
+    assert not lacks_low_band(band_statistics(clean_mel)[0][:, 0], conv.audio)
+    assert lacks_low_band(band_statistics(conv.reference_mel(phone))[0][:, 0], conv.audio)
+    clean_f0, phone_f0 = np.median(conv.reference_f0([TARGET])), np.median(conv.reference_f0([phone]))
+    with torch.no_grad():
+        head_f0 = conv.vocoder.predict_f0(conv.reference_mel(phone)[None])[0].numpy()
+    head_f0 = np.median(head_f0[head_f0 > 0])
+    assert abs(np.log2(phone_f0 / clean_f0)) < 0.15  # within ~2 semitones of the clean clip's
+    assert abs(np.log2(head_f0 / clean_f0)) > abs(np.log2(phone_f0 / clean_f0))  # what the F0 head alone reads
+
+
 def test_spectrum_spread_scales_how_far_the_band_spread_moves():
     import torch
 

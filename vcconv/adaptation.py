@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
+from vcconv.audio import band_statistics, carried_bands
 from vcconv.errors import ModelError
 
 DEFAULT_ADAPT_LR = 0.03
@@ -49,16 +49,25 @@ def store_adaptation(convert: dict, steps: int | None, lr: float | None, reg: fl
         convert["adapt_reg"] = check_adapt_rate(reg, "--adapt-reg", positive=False)
 
 
-def reconstruction_error(model, speaker: torch.Tensor, clips: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+def reconstruction_error(model, speaker: torch.Tensor, clips: list[tuple]) -> torch.Tensor:
     """Mean over ``clips`` of the L1 distance between the decoder's standardised log-mel for
-    ``(content, speaker)`` and the clip's own standardised log-mel (the training loss).
+    ``(content, speaker)`` and the clip's own standardised log-mel (the training loss), over the
+    clip's voice bands only, so that a telephone reference does not teach the vector its channel.
 
-    ``speaker``: ``(1, S)``; ``clips``: ``[(content (1, C, T), log-mel (1, n_mels, T)), ...]``."""
-    errors = [F.l1_loss(model.norm(model.decode(content, speaker)), model.norm(mel)) for content, mel in clips]
+    ``speaker``: ``(1, S)``; ``clips``: ``[(content (1, C, T), log-mel (1, n_mels, T)[, bands
+    (n_mels,) bool]), ...]``; without ``bands``, the bands the channel carries
+    (:func:`vcconv.audio.carried_bands`; the converter passes :func:`vcconv.audio.matchable_bands`)."""
+    errors = []
+    for content, mel, *rest in clips:
+        bands = rest[0] if rest else carried_bands(band_statistics(mel[0])[0][:, 0])
+        if not bool(bands.any()):
+            bands = torch.ones_like(bands)
+        error = (model.norm(model.decode(content, speaker)) - model.norm(mel)).abs()
+        errors.append(error[:, bands, :].mean())
     return torch.stack(errors).mean()
 
 
-def refine_speaker(model, speaker: torch.Tensor, clips: list[tuple[torch.Tensor, torch.Tensor]], steps: int,
+def refine_speaker(model, speaker: torch.Tensor, clips: list[tuple], steps: int,
                    lr: float = DEFAULT_ADAPT_LR, reg: float = DEFAULT_ADAPT_REG) -> torch.Tensor:
     """The speaker vector ``(1, S)`` after ``steps`` Adam steps (learning rate ``lr``) on
     :func:`reconstruction_error` of the reference ``clips`` plus ``reg * |v - speaker|^2``.
@@ -69,7 +78,7 @@ def refine_speaker(model, speaker: torch.Tensor, clips: list[tuple[torch.Tensor,
     """
     if steps <= 0 or not clips:
         return speaker
-    clips = [(content[..., :ADAPT_MAX_FRAMES], mel[..., :ADAPT_MAX_FRAMES]) for content, mel in clips]
+    clips = [(content[..., :ADAPT_MAX_FRAMES], mel[..., :ADAPT_MAX_FRAMES], *rest) for content, mel, *rest in clips]
     start = speaker.detach()
     vector = start.clone().requires_grad_(True)
     optimiser = torch.optim.Adam([vector], lr=lr)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import tempfile
@@ -596,6 +597,62 @@ def stft_magnitude(wav: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
     )
     return spec.abs()
 
+
+SPEECH_FRAME_RANGE = 6.0  # frames whose mean log-mel is within this (natural log, ~52 dB) of the loudest count as speech
+MISSING_BAND_NATS = 1.0  # a band whose speech-frame mean is within this of the log floor carries nothing
+
+
+def speech_frames(mel: torch.Tensor) -> torch.Tensor:
+    """``(T,)`` bool: the frames of a log-mel ``(n_mels, T)`` whose mean is within
+    :data:`SPEECH_FRAME_RANGE` of the loudest."""
+    level = mel.mean(dim=0)
+    return level >= level.max() - SPEECH_FRAME_RANGE
+
+
+def band_statistics(mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-band mean and std ``(n_mels, 1)`` of the speech frames of a log-mel ``(n_mels, T)``
+    (:func:`speech_frames`; all frames if fewer than 8 are)."""
+    speech = speech_frames(mel)
+    frames = mel[:, speech] if int(speech.sum()) >= 8 else mel
+    return frames.mean(dim=1, keepdim=True), frames.std(dim=1, keepdim=True).clamp(min=1e-3)
+
+
+def carried_bands(band_means: torch.Tensor) -> torch.Tensor:
+    """``(n_mels,)`` bool: the mel bands a recording's channel carries, from its per-band mean
+    log-mel ``(n_mels,)`` (e.g. :func:`band_statistics`' means): False where the mean lies within
+    :data:`MISSING_BAND_NATS` of the log floor, i.e. the band is empty (above 3.4 kHz in a
+    telephone copy, above half the rate of a resampled low-rate recording)."""
+    return band_means > math.log(LOG_FLOOR) + MISSING_BAND_NATS
+
+
+LOW_BAND_MISSING_NATS = 4.0  # the band below 150 Hz this far under 300-1000 Hz: the channel dropped the fundamental
+
+
+def lacks_low_band(band_means: torch.Tensor, cfg: AudioConfig) -> bool:
+    """True when a recording's per-band mean log-mel ``(n_mels,)`` shows a channel that dropped
+    the low band (a telephone's 300 Hz high-pass): the bands centred below 150 Hz average
+    :data:`LOW_BAND_MISSING_NATS` or more below those between 300 and 1000 Hz.  The F0 of such a
+    recording cannot be read from its fundamental (the vocoder's F0 head then reads a harmonic)."""
+    centres = torch.as_tensor(mel_band_centres(cfg), device=band_means.device)
+    low, mid = band_means[centres < 150.0], band_means[(centres >= 300.0) & (centres <= 1000.0)]
+    if low.numel() == 0 or mid.numel() == 0:
+        return False
+    return bool(low.mean() < mid.mean() - LOW_BAND_MISSING_NATS)
+
+
+
+def matchable_bands(band_means: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
+    """``(n_mels,)`` bool: the bands of a recording (per-band mean log-mel ``(n_mels,)``) whose
+    level says something about the voice rather than the channel.  All of them, unless the
+    channel dropped the low band (:func:`lacks_low_band`: a telephone), and then only the bands
+    from 300 Hz up that it carries (:func:`carried_bands`).  A clean recording that is merely
+    band-limited at the top (a low sample rate) keeps every band: matching its empty top bands
+    costs little, and leaving the model's upper bands there cost words on real speech
+    (``docs/models.md``, "Band-limited references")."""
+    if not lacks_low_band(band_means, cfg):
+        return torch.ones_like(band_means, dtype=torch.bool)
+    centres = torch.as_tensor(mel_band_centres(cfg), device=band_means.device)
+    return carried_bands(band_means) & (centres >= 300.0)
 
 def log_mel(wav: torch.Tensor | np.ndarray, cfg: AudioConfig) -> torch.Tensor:
     """Log-mel spectrogram (natural log, floor 1e-5).

@@ -13,11 +13,14 @@ import numpy as np
 import torch
 
 from vcconv.adaptation import DEFAULT_ADAPT_LR, DEFAULT_ADAPT_REG, check_adapt_rate, check_adapt_steps, refine_speaker
-from vcconv.audio import AudioConfig, load_audio, log_mel, mel_band_centres, normalize_loudness, preprocess, save_audio
+from vcconv.audio import (AudioConfig, band_statistics, carried_bands, lacks_low_band, load_audio, log_mel,  # noqa: F401
+                          matchable_bands, mel_band_centres, normalize_loudness, preprocess, save_audio,
+                          speech_frames)
 from vcconv.checkpoint import default_device, load_model_file
 from vcconv.config import DEFAULT_MIX_SPLIT_HZ, check_fraction, check_split_hz, check_strength
 from vcconv.errors import ModelError
 from vcconv.models.frontends import load_frontend
+from vcconv.pitch import extract_f0
 from vcconv.system import cpu_threads, torch_threads
 from vcconv.vocoder import load_vocoder
 
@@ -72,7 +75,6 @@ F0_MODES = ("auto", "predict", "transfer")
 # 0.3-0.8 semitones.
 DEFAULT_STRENGTH = 1.5
 DEFAULT_F0 = "auto"
-SPEECH_FRAME_RANGE = 6.0  # frames whose mean log-mel is within this (natural log, ~52 dB) of the loudest count as speech
 AUTO_THREADS_TTL_S = 5.0  # automatic thread choice: how long a load measurement is reused
 SOURCE_VOICE_SECONDS = 30  # the source's own speaker vector (strength != 1) reads at most this much
 
@@ -184,12 +186,20 @@ class Converter:
 
     @torch.no_grad()
     def reference_f0(self, references: list[str | Path]) -> np.ndarray:
-        """Voiced F0 values (Hz) of the reference clips, read by the vocoder's F0 head; cached."""
+        """Voiced F0 values (Hz) of the reference clips, read by the vocoder's F0 head; cached.
+        A clip whose channel dropped the low band (:func:`vcconv.audio.lacks_low_band`, e.g. a
+        telephone recording) is read by pYIN on its waveform instead, which follows the
+        harmonics' period where the F0 head, trained on full-band mels, reads a harmonic."""
         key = tuple(str(Path(r).resolve()) for r in references)
         if key not in self._ref_f0:
             vals = []
             for ref in references:
-                f0 = self.vocoder.predict_f0(self.reference_mel(ref)[None])[0].cpu().numpy()
+                mel = self.reference_mel(ref)
+                if lacks_low_band(band_statistics(mel)[0][:, 0], self.audio):
+                    wav = preprocess(load_audio(ref, self.audio.sample_rate), self.audio, trim=True)
+                    f0 = extract_f0(wav, self.audio.sample_rate, self.audio.hop_length, method="pyin")
+                else:
+                    f0 = self.vocoder.predict_f0(mel[None])[0].cpu().numpy()
                 vals.append(f0[f0 > 0])
             self._ref_f0[key] = np.concatenate(vals).astype(np.float64)
         return self._ref_f0[key]
@@ -233,11 +243,15 @@ class Converter:
     def match_spectrum(self, mel: torch.Tensor, reference: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """``(n_mels, T)`` converted log-mel with each band's mean and std over its speech frames
         moved ``spectrum_match`` of the way to the reference's ``(mean, std)`` (each ``(n_mels, 1)``);
-        the std by the power ``spectrum_spread`` of the ratio (0: the means only)."""
+        the std by the power ``spectrum_spread`` of the ratio (0: the means only).  Bands whose
+        level in the reference is the channel's, not the voice's (:func:`vcconv.audio.matchable_bands`:
+        a telephone or low-rate recording's empty upper bands, a telephone's high-passed low band)
+        are left as the model made them."""
         mean, std = band_statistics(mel)
         ref_mean, ref_std = reference
         matched = (mel - mean) * (ref_std / std) ** self.spectrum_spread + ref_mean
-        return mel + self.spectrum_match * (matched - mel)
+        weight = self.spectrum_match * matchable_bands(ref_mean[:, 0], self.audio).to(mel.dtype)[:, None]
+        return mel + weight * (matched - mel)
 
     def mix_source(self, converted: torch.Tensor, source_mel: torch.Tensor) -> torch.Tensor:
         """``(1 - share) * converted + share * source_mel``, both ``(n_mels, T)``: the share is
@@ -299,11 +313,13 @@ class Converter:
                                                     self.adapt_lr, self.adapt_reg)
         return self._ref_speaker[key]
 
-    def _reference_clip(self, reference: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
-        """Content code ``(1, C, T)`` and log-mel ``(1, n_mels, T)`` of one silence-trimmed reference clip."""
+    def _reference_clip(self, reference: str | Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Content code ``(1, C, T)``, log-mel ``(1, n_mels, T)`` and the bands its adaptation may
+        fit ``(n_mels,)`` (:func:`vcconv.audio.matchable_bands`) of one silence-trimmed reference clip."""
         mel = self.reference_mel(reference)
         wav = preprocess(load_audio(reference, self.audio.sample_rate), self.audio, trim=True)
-        return self._content(mel, self.content_features(wav, mel.shape[-1])), mel[None]
+        bands = matchable_bands(band_statistics(mel)[0][:, 0], self.audio)
+        return self._content(mel, self.content_features(wav, mel.shape[-1])), mel[None], bands
 
     def _speaker_of(self, wav: np.ndarray) -> torch.Tensor:
         """``(N,)`` waveform at the model's rate -> speaker vector ``(1, speaker_dim)`` (silence trimmed)."""
@@ -446,21 +462,6 @@ class Converter:
         out = normalize_loudness(out, self.audio.target_dbfs)
         return ConversionResult(out, self.audio.sample_rate, {"reference": t_ref - t0, "load": t1 - t_ref,
                                                               "features": t2 - t1, "model": t3 - t2, "vocoder": t4 - t3})
-
-
-def speech_frames(mel: torch.Tensor) -> torch.Tensor:
-    """``(T,)`` bool: the frames of a log-mel ``(n_mels, T)`` whose mean is within
-    :data:`SPEECH_FRAME_RANGE` of the loudest."""
-    level = mel.mean(dim=0)
-    return level >= level.max() - SPEECH_FRAME_RANGE
-
-
-def band_statistics(mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-band mean and std ``(n_mels, 1)`` of the speech frames of a log-mel ``(n_mels, T)``
-    (:func:`speech_frames`; all frames if fewer than 8 are)."""
-    speech = speech_frames(mel)
-    frames = mel[:, speech] if int(speech.sum()) >= 8 else mel
-    return frames.mean(dim=1, keepdim=True), frames.std(dim=1, keepdim=True).clamp(min=1e-3)
 
 
 def given_options(**values) -> dict:
