@@ -229,6 +229,17 @@ def test_reference_f0_of_a_telephone_clip_is_read_from_its_harmonics(tmp_path):
     assert abs(np.log2(head_f0 / clean_f0)) > abs(np.log2(phone_f0 / clean_f0))  # what the F0 head alone reads
 
 
+def test_octave_jumps_are_dropped_from_a_reference_f0_track():
+    import numpy as np
+
+    from vcconv.convert import without_octave_jumps
+
+    f0 = np.array([0.0, 100.0, 104.0, 98.0, 205.0, 101.0, 0.0, 49.0, 130.0])
+    kept = without_octave_jumps(f0)
+    assert kept.tolist() == [0.0, 100.0, 104.0, 98.0, 0.0, 101.0, 0.0, 0.0, 130.0]  # 130 Hz is 0.38 octave up: kept
+    assert without_octave_jumps(np.zeros(4)).tolist() == [0.0] * 4
+
+
 def test_spectrum_spread_scales_how_far_the_band_spread_moves():
     import torch
 

@@ -189,7 +189,8 @@ class Converter:
         """Voiced F0 values (Hz) of the reference clips, read by the vocoder's F0 head; cached.
         A clip whose channel dropped the low band (:func:`vcconv.audio.lacks_low_band`, e.g. a
         telephone recording) is read by pYIN on its waveform instead, which follows the
-        harmonics' period where the F0 head, trained on full-band mels, reads a harmonic."""
+        harmonics' period where the F0 head, trained on full-band mels, reads a harmonic; its
+        octave jumps are dropped (:func:`without_octave_jumps`)."""
         key = tuple(str(Path(r).resolve()) for r in references)
         if key not in self._ref_f0:
             vals = []
@@ -198,6 +199,7 @@ class Converter:
                 if lacks_low_band(band_statistics(mel)[0][:, 0], self.audio):
                     wav = preprocess(load_audio(ref, self.audio.sample_rate), self.audio, trim=True)
                     f0 = extract_f0(wav, self.audio.sample_rate, self.audio.hop_length, method="pyin")
+                    f0 = without_octave_jumps(f0)
                 else:
                     f0 = self.vocoder.predict_f0(mel[None])[0].cpu().numpy()
                 vals.append(f0[f0 > 0])
@@ -463,6 +465,18 @@ class Converter:
         return ConversionResult(out, self.audio.sample_rate, {"reference": t_ref - t0, "load": t1 - t_ref,
                                                               "features": t2 - t1, "model": t3 - t2, "vocoder": t4 - t3})
 
+
+def without_octave_jumps(f0: np.ndarray, half_width_octaves: float = 0.5) -> np.ndarray:
+    """``(T,)`` Hz with the voiced frames further than ``half_width_octaves`` from the voiced
+    median set to 0 (unvoiced): a tracker's octave errors would otherwise widen the log-F0
+    spread that :meth:`Converter.transfer_f0` moves the source to."""
+    f0 = np.asarray(f0, dtype=np.float64).copy()
+    voiced = f0 > 0
+    if voiced.sum() == 0:
+        return f0
+    distance = np.abs(np.log2(np.where(voiced, f0, 1.0) / np.median(f0[voiced])))
+    f0[voiced & (distance > half_width_octaves)] = 0.0
+    return f0
 
 def given_options(**values) -> dict:
     """The conversion options that were set (``None`` means: the model's own, so it is left out;
