@@ -50,6 +50,9 @@ Same arguments as realspeech_check.py; the patch is chosen by environment variab
     REF_CHANNEL=telephone  every reference clip reaches the converter through a telephone channel
                     (vcconv.data.augment.telephone: 300-3400 Hz, 8-bit mu-law at 8 kHz); the sources (the
                     check's ``*_a.wav`` halves and their ``*_a_8k.wav`` copies) are left as they are
+    BANDFILL=k      for a reference whose channel owns some bands (vcconv.audio.matchable_bands), the speaker
+                    vector is re-read k times from the reference's mel with those bands filled in by the
+                    decoder's rendering of the reference (its content code, the current vector)
     CONTENT_ADAPT=n,lr[,in]  test-time content refinement: the source's content code is refined by n Adam
                     steps (learning rate lr) so that the decoder, with the source's own speaker vector,
                     rebuilds the source's standardised log-mel; in=1 (default) instance-normalises the
@@ -444,5 +447,21 @@ def _load_reference_through_channel(path, sr=None, *args, **kwargs):
     return telephone(wav, sr or 16000)
 if REF_CHANNEL == 'telephone':
     _conv.load_audio = _load_reference_through_channel
+BANDFILL = int(os.environ.get('BANDFILL', '0'))
+_library_speaker_vector_bf = _conv.Converter.speaker_vector
+@torch.no_grad()
+def _band_filled_speaker_vector(self, references):
+    vectors = []
+    for ref in references:
+        content, mel, bands = self._reference_clip(ref)
+        vector = self.model.speaker(mel)
+        if not bool(bands.all()):
+            for _ in range(BANDFILL):
+                filled = torch.where(bands[None, :, None], mel, self.model.decode(content, vector))
+                vector = self.model.speaker(filled)
+        vectors.append(vector)
+    return torch.stack(vectors).mean(dim=0)
+if BANDFILL:
+    _conv.Converter.speaker_vector = _band_filled_speaker_vector
 sys.argv = ['realspeech_check.py'] + sys.argv[1:]
 runpy.run_path(os.path.join(BENCH, 'realspeech_check.py'), run_name='__main__')
