@@ -166,6 +166,7 @@ class Converter:
         self.adapt_reg = check_adapt_rate(own.get("adapt_reg", DEFAULT_ADAPT_REG), "--adapt-reg", positive=False)
         self._ref_spectrum: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
         self._ref_mel: dict[str, torch.Tensor] = {}
+        self._ref_wav: dict[str, np.ndarray] = {}
         self._ref_speaker: dict[tuple, torch.Tensor] = {}
         self.audio: AudioConfig = self.cfg.audio
         self.frontend = load_frontend(self.cfg.model.get("content_input", "mel"), threads or 0)
@@ -197,8 +198,8 @@ class Converter:
             for ref in references:
                 mel = self.reference_mel(ref)
                 if lacks_low_band(band_statistics(mel)[0][:, 0], self.audio):
-                    wav = preprocess(load_audio(ref, self.audio.sample_rate), self.audio, trim=True)
-                    f0 = extract_f0(wav, self.audio.sample_rate, self.audio.hop_length, method="pyin")
+                    f0 = extract_f0(self.reference_wav(ref), self.audio.sample_rate, self.audio.hop_length,
+                                    method="pyin")
                     f0 = without_octave_jumps(f0)
                 else:
                     f0 = self.vocoder.predict_f0(mel[None])[0].cpu().numpy()
@@ -224,13 +225,19 @@ class Converter:
         moved = shift_f0_to_target(src_f0, log_f0_stats(src_f0), log_f0_stats(target_f0))
         return torch.from_numpy(interpolate_unvoiced(moved)).float().to(source_mel.device)[None]
 
+    def reference_wav(self, reference: str | Path) -> np.ndarray:
+        """Silence-trimmed waveform ``(N,)`` of one reference clip at the model's rate; cached
+        (read once for its speaker vector, F0, spectrum and adaptation)."""
+        key = str(Path(reference).resolve())
+        if key not in self._ref_wav:
+            self._ref_wav[key] = preprocess(load_audio(reference, self.audio.sample_rate), self.audio, trim=True)
+        return self._ref_wav[key]
+
     def reference_mel(self, reference: str | Path) -> torch.Tensor:
-        """Silence-trimmed log-mel ``(n_mels, T)`` of one reference clip, on the device; cached
-        (read once for its F0 and its spectrum)."""
+        """Log-mel ``(n_mels, T)`` of :meth:`reference_wav`, on the device; cached."""
         key = str(Path(reference).resolve())
         if key not in self._ref_mel:
-            wav = preprocess(load_audio(reference, self.audio.sample_rate), self.audio, trim=True)
-            self._ref_mel[key] = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
+            self._ref_mel[key] = log_mel(torch.from_numpy(self.reference_wav(reference)).to(self.device), self.audio)
         return self._ref_mel[key]
 
     @torch.no_grad()
@@ -305,7 +312,7 @@ class Converter:
         """Mean speaker vector of one or more reference clips (silence-trimmed), refined on the
         clips by ``adapt_steps`` steps of test-time adaptation when that is set (cached per
         reference list and setting).  -> ``(1, speaker_dim)``."""
-        encoded = torch.stack([self._speaker_of(load_audio(ref, self.audio.sample_rate)) for ref in references]).mean(dim=0)
+        encoded = torch.stack([self.model.speaker(self.reference_mel(ref)[None]) for ref in references]).mean(dim=0)
         if self.adapt_steps == 0:
             return encoded
         key = (tuple(str(Path(r).resolve()) for r in references), self.adapt_steps, self.adapt_lr, self.adapt_reg)
@@ -319,9 +326,8 @@ class Converter:
         """Content code ``(1, C, T)``, log-mel ``(1, n_mels, T)`` and the bands its adaptation may
         fit ``(n_mels,)`` (:func:`vcconv.audio.matchable_bands`) of one silence-trimmed reference clip."""
         mel = self.reference_mel(reference)
-        wav = preprocess(load_audio(reference, self.audio.sample_rate), self.audio, trim=True)
         bands = matchable_bands(band_statistics(mel)[0][:, 0], self.audio)
-        return self._content(mel, self.content_features(wav, mel.shape[-1])), mel[None], bands
+        return self._content(mel, self.content_features(self.reference_wav(reference), mel.shape[-1])), mel[None], bands
 
     def _speaker_of(self, wav: np.ndarray) -> torch.Tensor:
         """``(N,)`` waveform at the model's rate -> speaker vector ``(1, speaker_dim)`` (silence trimmed)."""
