@@ -54,15 +54,17 @@ def test_the_penalty_keeps_the_vector_near_the_encoders():
 def test_the_error_leaves_out_bands_the_clip_does_not_carry():
     import math
 
-    from vcconv.audio import LOG_FLOOR
+    from vcconv.audio import LOG_FLOOR, band_statistics, carried_bands
 
     model, content, mel = _tiny_model_and_clip(2)
     phone = mel.clone()
     phone[:, 50:, :] = math.log(LOG_FLOOR)  # an empty upper band, as in a telephone copy
+    bands = carried_bands(band_statistics(phone[0])[0][:, 0])
+    assert bands[:50].all() and not bands[50:].any()
     with torch.no_grad():
         speaker = torch.randn(1, 8)
         err = (model.norm(model.decode(content, speaker)) - model.norm(phone)).abs()
-        assert torch.allclose(reconstruction_error(model, speaker, [(content, phone)]), err[:, :50].mean())
+        assert torch.allclose(reconstruction_error(model, speaker, [(content, phone, bands)]), err[:, :50].mean())
         assert torch.allclose(reconstruction_error(model, speaker, [(content, mel)]),
                               (model.norm(model.decode(content, speaker)) - model.norm(mel)).abs().mean())
 
@@ -86,6 +88,15 @@ def test_converter_adapts_once_per_reference_and_the_setting_is_stored_and_check
     clip = [adapted._reference_clip(TARGET)]
     with torch.no_grad():
         assert reconstruction_error(adapted.model, s8, clip) < reconstruction_error(adapted.model, s0, clip)
+    assert bool(clip[0][2].all())  # a clean clip: every band is fitted
+    import soundfile as sf
+
+    from vcconv.audio import load_audio
+    from vcconv.data.augment import telephone
+
+    phone = tmp_path / "phone.wav"
+    sf.write(phone, telephone(load_audio(TARGET, 16000), 16000), 16000)
+    assert not bool(adapted._reference_clip(phone)[2].all())  # a telephone clip: only its voice bands
     from vcconv.checkpoint import export_model
 
     mine, tuned = tmp_path / "mine.safetensors", tmp_path / "tuned.safetensors"

@@ -14,7 +14,6 @@ import math
 
 import torch
 
-from vcconv.audio import band_statistics, carried_bands
 from vcconv.errors import ModelError
 
 DEFAULT_ADAPT_LR = 0.03
@@ -55,15 +54,14 @@ def reconstruction_error(model, speaker: torch.Tensor, clips: list[tuple]) -> to
     clip's voice bands only, so that a telephone reference does not teach the vector its channel.
 
     ``speaker``: ``(1, S)``; ``clips``: ``[(content (1, C, T), log-mel (1, n_mels, T)[, bands
-    (n_mels,) bool]), ...]``; without ``bands``, the bands the channel carries
-    (:func:`vcconv.audio.carried_bands`; the converter passes :func:`vcconv.audio.matchable_bands`)."""
+    (n_mels,) bool]), ...]``: with ``bands`` (the converter passes
+    :func:`vcconv.audio.matchable_bands`) only those count, else every band."""
     errors = []
     for content, mel, *rest in clips:
-        bands = rest[0] if rest else carried_bands(band_statistics(mel[0])[0][:, 0])
-        if not bool(bands.any()):
-            bands = torch.ones_like(bands)
         error = (model.norm(model.decode(content, speaker)) - model.norm(mel)).abs()
-        errors.append(error[:, bands, :].mean())
+        if rest and bool(rest[0].any()):
+            error = error[:, rest[0], :]
+        errors.append(error.mean())
     return torch.stack(errors).mean()
 
 

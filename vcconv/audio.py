@@ -600,6 +600,7 @@ def stft_magnitude(wav: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
 
 SPEECH_FRAME_RANGE = 6.0  # frames whose mean log-mel is within this (natural log, ~52 dB) of the loudest count as speech
 MISSING_BAND_NATS = 1.0  # a band whose speech-frame mean is within this of the log floor carries nothing
+LOW_BAND_MISSING_NATS = 4.0  # the bands below 150 Hz this far under 300-1000 Hz: the channel dropped the fundamental
 
 
 def speech_frames(mel: torch.Tensor) -> torch.Tensor:
@@ -625,9 +626,6 @@ def carried_bands(band_means: torch.Tensor) -> torch.Tensor:
     return band_means > math.log(LOG_FLOOR) + MISSING_BAND_NATS
 
 
-LOW_BAND_MISSING_NATS = 4.0  # the band below 150 Hz this far under 300-1000 Hz: the channel dropped the fundamental
-
-
 def lacks_low_band(band_means: torch.Tensor, cfg: AudioConfig) -> bool:
     """True when a recording's per-band mean log-mel ``(n_mels,)`` shows a channel that dropped
     the low band (a telephone's 300 Hz high-pass): the bands centred below 150 Hz average
@@ -638,7 +636,6 @@ def lacks_low_band(band_means: torch.Tensor, cfg: AudioConfig) -> bool:
     if low.numel() == 0 or mid.numel() == 0:
         return False
     return bool(low.mean() < mid.mean() - LOW_BAND_MISSING_NATS)
-
 
 
 def matchable_bands(band_means: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
