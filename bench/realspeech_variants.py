@@ -374,34 +374,28 @@ def _decode_per_block(decoder, content, vectors):
         h = block(h, v)
     return decoder.out(h)
 def _adapted_speaker_vector(self, references):
-    """The encoder's mean vector ``(1, S)`` refined on the reference clips (ADAPT above)."""
-    from vcconv.audio import load_audio, preprocess, log_mel
+    """The encoder's mean vector ``(1, S)`` refined on the reference clips (ADAPT above): the
+    library's :func:`vcconv.adaptation.refine_speaker`, or one vector per decoder block."""
+    from vcconv.adaptation import refine_speaker
     parts = [float(x) for x in ADAPT.split(',')]
     steps, lr, reg = int(parts[0]), parts[1], parts[2] if len(parts) > 2 else 0.0
     with torch.no_grad():
         start = _library_speaker_vector(self, references)
-        clips = []
-        for ref in references:
-            wav = preprocess(load_audio(ref, self.audio.sample_rate), self.audio, trim=True)
-            mel = log_mel(torch.from_numpy(wav).to(self.device), self.audio)
-            content = self._content(mel, self.content_features(wav, mel.shape[-1]))
-            clips.append((content, self.model.norm(mel[None])))
-    n = len(self.model.decoder.blocks) if PERBLOCK else 1
+        clips = [self._reference_clip(ref) for ref in references]  # (content, mel, voice bands)
+    if not PERBLOCK:
+        return refine_speaker(self.model, start, clips, steps, lr, reg)
+    n = len(self.model.decoder.blocks)
     vector = start.repeat(n, 1).clone().requires_grad_(True)
     opt = torch.optim.Adam([vector], lr=lr)
     with torch.enable_grad():
         for _ in range(steps):
-            if PERBLOCK:
-                rec = [_decode_per_block(self.model.decoder, c, vector.split(1)) for c, _ in clips]
-            else:
-                rec = [self.model.decoder(c, vector) for c, _ in clips]
-            loss = sum(torch.nn.functional.l1_loss(r, x) for r, (_, x) in zip(rec, clips)) / len(clips)
+            rec = [_decode_per_block(self.model.decoder, c, vector.split(1)) for c, _, _ in clips]
+            loss = sum(torch.nn.functional.l1_loss(r, self.model.norm(m)) for r, (_, m, _) in zip(rec, clips)) / len(clips)
             loss = loss + reg * (vector - start).pow(2).sum() / n
             vector.grad, = torch.autograd.grad(loss, [vector])
             opt.step()
-    if PERBLOCK:
-        self._per_block = vector.detach()
-    return vector.detach()[:1] if PERBLOCK else vector.detach()
+    self._per_block = vector.detach()
+    return self._per_block[:1]
 _library_convert_mel_pb = _conv.Converter.convert_mel
 @torch.no_grad()
 def _per_block_convert_mel(self, source_mel, speaker, features=None):
